@@ -1,0 +1,104 @@
+"""What every attention kind shares: projections, PVT spatial reduction, heads, output projection."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import Tensor, nn
+
+
+class AttentionBase(nn.Module):
+    """Base of every attention kind; forward(x, H, W) with x (B, N, C), N = H * W.
+
+    Queries come from every token. The key-side outputs (k, v and any gate logits, with
+    widths `kv_widths`) come from the tokens reduced by a strided conv when sr_ratio > 1, as in
+    PVT; with sr_ratio == 1 all projections are one fused Linear C -> C + sum(kv_widths).
+    Subclasses implement `attend(q, kv, kv_tokens, H, W, kv_hw) -> (B, N, C)`.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        sr_ratio: int = 1,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        kv_widths: Sequence[int] = (),
+    ) -> None:
+        super().__init__()
+        if dim <= 0 or num_heads <= 0 or dim % num_heads:
+            raise ValueError(f"dim must be a positive multiple of num_heads; got dim={dim}, num_heads={num_heads}")
+        if not isinstance(sr_ratio, int) or sr_ratio < 1:
+            raise ValueError(f"sr_ratio must be an integer >= 1; got {sr_ratio!r}")
+        self.dim, self.num_heads, self.head_dim, self.sr_ratio = dim, num_heads, dim // num_heads, sr_ratio
+        self.kv_widths = list(kv_widths)
+        if sr_ratio > 1:
+            self.q = nn.Linear(dim, dim, bias=qkv_bias)
+            self.kv = nn.Linear(dim, sum(self.kv_widths), bias=qkv_bias)
+            self.sr = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
+            self.norm = nn.LayerNorm(dim, eps=1e-6)
+        else:
+            self.qkv = nn.Linear(dim, dim + sum(self.kv_widths), bias=qkv_bias)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def split_heads(self, t: Tensor) -> Tensor:
+        """(B, N, h * w) -> (B, N, h, w)."""
+        return t.unflatten(-1, (self.num_heads, t.shape[-1] // self.num_heads))
+
+    def key_tokens(self, x: Tensor, H: int, W: int) -> tuple[Tensor, tuple[int, int]]:
+        """The tokens keys come from: x itself, or x reduced by sr_ratio. Returns (B, M, C), (Hr, Wr)."""
+        if self.sr_ratio == 1:
+            return x, (H, W)
+        if H < self.sr_ratio or W < self.sr_ratio:
+            raise ValueError(f"an {H}x{W} map is smaller than sr_ratio={self.sr_ratio}")
+        reduced = self.sr(x.transpose(1, 2).unflatten(-1, (H, W)))  # (B, C, Hr, Wr)
+        hw = (reduced.shape[-2], reduced.shape[-1])
+        return self.norm(reduced.flatten(2).transpose(1, 2)), hw
+
+    def project(self, x: Tensor, H: int, W: int) -> tuple[Tensor, list[Tensor], Tensor, tuple[int, int]]:
+        """q (B, N, C), the key-side outputs [(B, M, w) for w in kv_widths], key tokens (B, M, C), (Hr, Wr)."""
+        kv_tokens, kv_hw = self.key_tokens(x, H, W)
+        if self.sr_ratio == 1:
+            q, *kv = self.qkv(x).split([self.dim, *self.kv_widths], dim=-1)
+        else:
+            q, kv = self.q(x), list(self.kv(kv_tokens).split(self.kv_widths, dim=-1))
+        return q, kv, kv_tokens, kv_hw
+
+    def attend(self, q: Tensor, kv: list[Tensor], kv_tokens: Tensor, H: int, W: int, kv_hw: tuple[int, int]) -> Tensor:
+        raise NotImplementedError
+
+    def init_weights(self) -> None:
+        """Kind-specific initialisation, run by models after their generic one (default: nothing)."""
+
+    def forward(self, x: Tensor, H: int, W: int) -> Tensor:
+        """x: (B, N, C) tokens of an H x W map -> (B, N, C)."""
+        if x.dim() != 3 or x.shape[-1] != self.dim or x.shape[1] != H * W:
+            raise ValueError(f"x must be (B, H*W, C) = (B, {H * W}, {self.dim}) for H={H}, W={W}; got {tuple(x.shape)}")
+        q, kv, kv_tokens, kv_hw = self.project(x, H, W)
+        return self.proj_drop(self.proj(self.attend(q, kv, kv_tokens, H, W, kv_hw)))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, num_heads={self.num_heads}, sr_ratio={self.sr_ratio}"
+
+
+class DepthwiseConv(nn.Module):
+    """Depth-wise k x k conv over tokens laid out as a map; the local branch added to linear attention."""
+
+    def __init__(self, dim: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+
+    def forward(self, tokens: Tensor, hw: tuple[int, int], out_hw: tuple[int, int] | None = None) -> Tensor:
+        """tokens (B, M, C) of an hw map -> (B, N, C) of the out_hw map (upsampled when the maps differ)."""
+        fmap = self.conv(tokens.transpose(1, 2).unflatten(-1, hw))  # (B, C, h, w)
+        if out_hw is not None and tuple(out_hw) != tuple(hw):
+            fmap = nn.functional.interpolate(fmap, size=out_hw, mode="bilinear", align_corners=False)
+        return fmap.flatten(2).transpose(1, 2)
+
+
+def merge_heads(t: Tensor) -> Tensor:
+    """(B, N, h, d) -> (B, N, h * d)."""
+    return t.flatten(-2)
+

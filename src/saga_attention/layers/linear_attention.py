@@ -1,0 +1,67 @@
+"""Linear attention kinds: plain ReLU linear attention and FLatten's focused linear attention."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..ops.linear import linear_attention
+from .base import AttentionBase, DepthwiseConv, merge_heads
+
+
+class LinearAttentionBase(AttentionBase):
+    """Shared by the linear kinds: eps, and no attention matrix (so no attention dropout)."""
+
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int, qkv_bias: bool, attn_drop: float,
+                 proj_drop: float, kv_widths, eps: float) -> None:
+        if attn_drop > 0:
+            raise ValueError(f"attn_drop applies to softmax attention only (linear kinds have no attention matrix); got {attn_drop}")
+        super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, kv_widths=kv_widths)
+        self.eps = eps
+
+
+class LinearAttention(LinearAttentionBase):
+    """Plain linear attention with ReLU features: y_i = relu(q_i) S / (relu(q_i) . z + eps)."""
+
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0, eps: float = 1e-6) -> None:
+        super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, (dim, dim), eps)
+
+    def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:
+        k, v = kv
+        out = linear_attention(F.relu(self.split_heads(q)), F.relu(self.split_heads(k)), self.split_heads(v), self.eps)
+        return merge_heads(out)
+
+
+def focus(x: Tensor, power: float) -> Tensor:
+    """FLatten's focusing function: raise non-negative features to `power`, keeping each token's norm."""
+    norm = x.norm(dim=-1, keepdim=True)
+    focused = x**power
+    return focused / focused.norm(dim=-1, keepdim=True) * norm
+
+
+class FocusedLinearAttention(LinearAttentionBase):
+    """FLatten's focused linear attention (Han et al., ICCV 2023).
+
+    Features relu(x) + 1e-6, divided by a learnable softplus scale per channel, then focused
+    (power `focusing_factor`, norm preserved) over all C channels; plus a depth-wise conv on v.
+    The focusing runs in fp32: x**3 overflows fp16.
+    """
+
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0, eps: float = 1e-6,
+                 focusing_factor: float = 3.0, dwc_kernel_size: int = 5) -> None:
+        super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, (dim, dim), eps)
+        self.focusing_factor = focusing_factor
+        self.scale = nn.Parameter(torch.zeros(dim))
+        self.dwc = DepthwiseConv(dim, dwc_kernel_size)
+
+    def features(self, x: Tensor) -> Tensor:
+        """(B, N, C) projections -> (B, N, h, d) focused fp32 features."""
+        x = (F.relu(x.float()) + 1e-6) / F.softplus(self.scale.float())
+        return self.split_heads(focus(x, self.focusing_factor))
+
+    def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:
+        k, v = kv
+        out = merge_heads(linear_attention(self.features(q), self.features(k), self.split_heads(v.float()), self.eps))
+        return out.to(v.dtype) + self.dwc(v, kv_hw, (H, W))

@@ -1,0 +1,19 @@
+"""Models: a timm-style registry and the PVT family with every attention kind."""
+from . import pvt  # noqa: F401  (registers the PVT family)
+from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from .pvt import PyramidVisionTransformer
+from .registry import create_model, list_models, register_model
+from .timm_registry import register_with_timm
+
+TIMM_MODELS = register_with_timm()
+
+__all__ = [
+    "PyramidVisionTransformer",
+    "TIMM_MODELS",
+    "create_model",
+    "list_models",
+    "load_checkpoint",
+    "read_checkpoint",
+    "register_model",
+    "save_checkpoint",
+]

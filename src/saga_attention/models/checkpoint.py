@@ -1,0 +1,72 @@
+"""Model weights as safetensors (no pickled code is ever loaded), written atomically."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from torch import nn
+
+FORMAT = "saga-attention"
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
+    """Write the model's state_dict to `path` (safetensors) via a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "model": getattr(model, "model_name", type(model).__name__)}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors checkpoint; ValueError if it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"could not read {str(path)!r} as a safetensors checkpoint: {err}") from err
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load weights saved by `save_checkpoint`, strictly: another model, missing or unexpected
+    keys, or a shape mismatch each raise a ValueError that names them."""
+    tensors, metadata = read_checkpoint(path)
+    expected = getattr(model, "model_name", None)
+    saved = metadata.get("model")
+    if expected and saved and saved != expected:
+        raise ValueError(f"checkpoint {str(path)!r} holds weights of model {saved!r}, not {expected!r}")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in tensors and tensors[k].shape != own[k].shape]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatches (e.g. {'; '.join(shapes[:3])})")
+    if problems:
+        name = saved or "an unnamed model"
+        raise ValueError(f"checkpoint {str(path)!r} ({name}) does not fit {expected or type(model).__name__}: "
+                         + "; ".join(problems))
+    model.load_state_dict(tensors)
+    return model

@@ -1,0 +1,184 @@
+"""The Pyramid Vision Transformer (PVT v1) family, with any attention kind.
+
+Four stages of patch embedding (stride 4, 2, 2, 2), a learned position embedding per stage
+(interpolated for other input sizes) and pre-norm blocks. Unlike PVT v1's classifier, the head
+pools all final tokens instead of reading a class token, as PVT v2 and PVT's dense-prediction
+variant do: every stage is then an H x W map, which the depth-wise convs of the linear kinds need.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers import AttentionBase, Block, PatchEmbed
+from .registry import register_model
+
+STRIDE = 32
+
+
+class PVTStage(nn.Module):
+    """Patch embedding, position embedding and blocks: map (B, Cin, H, W) -> tokens (B, N, C) and (h, w)."""
+
+    def __init__(self, in_chans: int, dim: int, patch_size: int, grid: tuple[int, int], depth: int,
+                 num_heads: int, mlp_ratio: float, sr_ratio: int, attn_kind: str, drop: float,
+                 drop_paths: Sequence[float], attn_kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.patch_embed = PatchEmbed(patch_size, in_chans, dim)
+        self.grid = grid
+        self.pos_embed = nn.Parameter(torch.zeros(1, grid[0] * grid[1], dim))
+        self.pos_drop = nn.Dropout(drop)
+        self.blocks = nn.ModuleList(
+            Block(dim, num_heads, mlp_ratio, attn_kind, sr_ratio, drop, dp, **attn_kwargs) for dp in drop_paths
+        )
+
+    def position_embedding(self, hw: tuple[int, int]) -> Tensor:
+        """(1, h*w, C): the learned embedding, bilinearly resized when the map is not the trained grid."""
+        if hw == self.grid:
+            return self.pos_embed
+        grid = self.pos_embed.transpose(1, 2).unflatten(-1, self.grid)  # (1, C, gh, gw)
+        return F.interpolate(grid, size=hw, mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        x, hw = self.patch_embed(x)
+        x = self.pos_drop(x + self.position_embedding(hw))
+        for block in self.blocks:
+            x = block(x, *hw)
+        return x, hw
+
+
+def tokens_to_map(x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """(B, h*w, C) -> (B, C, h, w)."""
+    return x.transpose(1, 2).unflatten(-1, hw)
+
+
+class PyramidVisionTransformer(nn.Module):
+    """PVT backbone and classifier; the attention kind of every block is `attn_kind`.
+
+    Follows timm's model contract: forward_features -> (B, C, H/32, W/32), forward_head,
+    reset_classifier, num_features, feature_info. features_only=True makes forward return the
+    maps of `out_indices` (stage outputs, strides 4, 8, 16, 32) and drops the head.
+    """
+
+    def __init__(self, depths: Sequence[int] = (2, 2, 2, 2), embed_dims: Sequence[int] = (64, 128, 320, 512),
+                 num_heads: Sequence[int] = (1, 2, 5, 8), mlp_ratios: Sequence[float] = (8, 8, 4, 4),
+                 sr_ratios: Sequence[int] = (8, 4, 2, 1), attn_kind: str = "softmax",
+                 attn_kwargs: dict[str, Any] | None = None, in_chans: int = 3, num_classes: int = 1000,
+                 img_size: int = 224, drop_rate: float = 0.0, drop_path_rate: float = 0.1,
+                 qkv_bias: bool = True, features_only: bool = False,
+                 out_indices: Sequence[int] = (0, 1, 2, 3)) -> None:
+        super().__init__()
+        if img_size % STRIDE:
+            raise ValueError(f"img_size must be divisible by {STRIDE}; got {img_size}")
+        self.in_chans, self.num_classes, self.attn_kind = in_chans, num_classes, attn_kind
+        self.num_features = embed_dims[-1]
+        self.features_only, self.out_indices = features_only, tuple(out_indices)
+        attn_kwargs = dict(attn_kwargs or {}, qkv_bias=qkv_bias)
+        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        self.feature_info: list[dict[str, Any]] = []
+        chans, reduction, start = in_chans, 1, 0
+        for i, depth in enumerate(depths):
+            patch = 4 if i == 0 else 2
+            reduction *= patch
+            grid = (img_size // reduction, img_size // reduction)
+            self.stages.append(PVTStage(chans, embed_dims[i], patch, grid, depth, num_heads[i], mlp_ratios[i],
+                                        sr_ratios[i], attn_kind, drop_rate, rates[start:start + depth], attn_kwargs))
+            self.feature_info.append({"num_chs": embed_dims[i], "reduction": reduction, "module": f"stages.{i}"})
+            chans, start = embed_dims[i], start + depth
+        if features_only:
+            self.feature_info = [self.feature_info[i] for i in self.out_indices]
+        else:
+            self.norm = nn.LayerNorm(self.num_features, eps=1e-6)
+            self.head_drop = nn.Dropout(drop_rate)
+            self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.apply(_init_weights)
+        for stage in self.stages:
+            nn.init.trunc_normal_(stage.pos_embed, std=0.02)
+
+    def check_input(self, x: Tensor) -> None:
+        """ValueError unless x is (B, in_chans, H, W) with H and W divisible by 32."""
+        if x.dim() != 4 or x.shape[1] != self.in_chans:
+            raise ValueError(f"input must be (B, {self.in_chans}, H, W); got {tuple(x.shape)}")
+        if x.shape[-2] % STRIDE or x.shape[-1] % STRIDE or x.shape[-2] == 0 or x.shape[-1] == 0:
+            raise ValueError(f"input height and width must be positive multiples of {STRIDE}; got "
+                             f"{x.shape[-2]}x{x.shape[-1]} (resize or pad to e.g. "
+                             f"{-(-x.shape[-2] // STRIDE) * STRIDE}x{-(-x.shape[-1] // STRIDE) * STRIDE})")
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        """The maps of every stage: [(B, C_i, H/s_i, W/s_i)] for strides 4, 8, 16, 32."""
+        self.check_input(x)
+        maps = []
+        for stage in self.stages:
+            tokens, hw = stage(x)
+            x = tokens_to_map(tokens, hw)
+            maps.append(x)
+        return maps
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) -> normalised last-stage map (B, C, H/32, W/32)."""
+        self.check_input(x)
+        for stage in self.stages[:-1]:
+            tokens, hw = stage(x)
+            x = tokens_to_map(tokens, hw)
+        tokens, hw = self.stages[-1](x)
+        return tokens_to_map(self.norm(tokens), hw)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """(B, C, h, w) -> logits (B, num_classes), or the pooled (B, C) features when pre_logits."""
+        x = self.head_drop(x.mean(dim=(2, 3)))
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor | list[Tensor]:
+        if self.features_only:
+            maps = self.forward_stages(x)
+            return [maps[i] for i in self.out_indices]
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the head with a fresh one for `num_classes` (0: no head, forward gives pooled features)."""
+        if global_pool not in (None, "avg"):
+            raise ValueError(f"PVT pools by average only; got global_pool={global_pool!r}")
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        if num_classes > 0:
+            _init_weights(self.head)
+
+
+def _init_weights(m: nn.Module) -> None:
+    """PVT's initialisation (truncated normal Linears, unit LayerNorms), then each attention kind's own."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, AttentionBase):
+        m.init_weights()
+
+
+# The PVT v1 sizes (depths per stage) and the attention kinds each is registered with.
+SIZES = {"tiny": (2, 2, 2, 2), "small": (3, 4, 6, 3), "medium": (3, 4, 18, 3), "large": (3, 8, 27, 3)}
+KINDS = {
+    "pvt": {"attn_kind": "softmax"},
+    "linear_pvt": {"attn_kind": "linear", "sr_ratios": (1, 1, 1, 1)},
+    "focused_pvt": {"attn_kind": "focused", "sr_ratios": (1, 1, 1, 1)},
+    "saga_pvt": {"attn_kind": "saga", "sr_ratios": (1, 1, 1, 1)},
+}
+
+
+def _builder(depths: tuple[int, ...], arch: dict[str, Any]):
+    def build(**kwargs: Any) -> PyramidVisionTransformer:
+        return PyramidVisionTransformer(depths=depths, **{**arch, **kwargs})
+    return build
+
+
+for _prefix, _arch in KINDS.items():
+    for _size, _depths in SIZES.items():
+        register_model(f"{_prefix}_{_size}", _builder(_depths, _arch))

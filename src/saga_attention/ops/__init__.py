@@ -1,0 +1,12 @@
+"""Functional attention ops (no nn.Module here)."""
+from .linear import linear_attention, linear_attention_reference
+from .saga import FEATURE_MAPS, saga_attention, saga_attention_materialized, saga_attention_reference
+
+__all__ = [
+    "FEATURE_MAPS",
+    "linear_attention",
+    "linear_attention_reference",
+    "saga_attention",
+    "saga_attention_materialized",
+    "saga_attention_reference",
+]
