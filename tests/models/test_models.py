@@ -1,0 +1,133 @@
+"""timm-style contract test for every registered model, plus checkpoints and input checks."""
+import pytest
+import torch
+
+import saga_attention as sa
+from saga_attention.models import PyramidVisionTransformer, load_checkpoint, save_checkpoint
+
+ALL_MODELS = sa.list_models()
+
+
+def test_registry_names():
+    for kind in ("pvt", "saga_pvt", "linear_pvt", "focused_pvt"):
+        for size in ("tiny", "small", "medium", "large"):
+            assert f"{kind}_{size}" in ALL_MODELS
+    assert sa.list_models("saga_*") == [n for n in ALL_MODELS if n.startswith("saga_")]
+
+
+def test_pvt_tiny_has_13_2m_parameters():
+    n = sum(p.numel() for p in sa.create_model("pvt_tiny").parameters())
+    assert abs(n / 13.2e6 - 1) < 0.01, n
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_model_contract(name, tmp_path):
+    model = sa.create_model(name, num_classes=10).eval()
+    assert model.num_features == 512 and model.model_name == name
+    with torch.no_grad():
+        for size in [(224, 224), (256, 320)]:
+            x = torch.randn(1, 3, *size)
+            logits = model(x)
+            assert logits.shape == (1, 10) and torch.isfinite(logits).all()
+            features = model.forward_features(x)
+            assert features.shape == (1, 512, size[0] // 32, size[1] // 32)
+            assert model.forward_head(features, pre_logits=True).shape == (1, 512)
+
+    model.train()  # one training step: every parameter gets a finite gradient
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(2, 3, 64, 96)), torch.tensor([1, 7]))
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, f"{pname} has no grad"
+        assert torch.isfinite(p.grad).all(), f"{pname} has a non-finite grad"
+    before = next(model.parameters()).detach().clone()
+    opt.step()
+    assert not torch.equal(before, next(model.parameters()))
+
+    model.eval()  # state_dict round trip through safetensors
+    path = save_checkpoint(model, tmp_path / "w.safetensors")
+    clone = sa.create_model(name, num_classes=10, checkpoint_path=path).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(clone(x), model(x), rtol=0, atol=0)
+
+    model.reset_classifier(3)
+    assert model(x).shape == (1, 3)
+    model.reset_classifier(0)
+    assert model(x).shape == (1, 512)
+
+
+@pytest.mark.parametrize("name", ["pvt_tiny", "saga_pvt_tiny"])
+def test_features_only(name):
+    model = sa.create_model(name, features_only=True).eval()
+    assert [f["reduction"] for f in model.feature_info] == [4, 8, 16, 32]
+    assert [f["num_chs"] for f in model.feature_info] == [64, 128, 320, 512]
+    with torch.no_grad():
+        maps = model(torch.randn(2, 3, 96, 160))
+    assert [tuple(m.shape) for m in maps] == [(2, 64, 24, 40), (2, 128, 12, 20), (2, 320, 6, 10), (2, 512, 3, 5)]
+    assert not hasattr(model, "head")
+    some = sa.create_model(name, features_only=True, out_indices=(1, 3))
+    assert [f["reduction"] for f in some.feature_info] == [8, 32]
+    assert len(some(torch.randn(1, 3, 64, 64))) == 2
+
+
+def test_attention_options_reach_every_block():
+    model = sa.create_model("saga_pvt_tiny", attn_kwargs={"gate_bias_init": 2.0, "gate_granularity": "head"})
+    attns = [b.attn for s in model.stages for b in s.blocks]
+    assert len(attns) == 8
+    for attn in attns:  # the model's own initialisation must not overwrite the gate bias
+        assert attn.gate_width == attn.num_heads and torch.all(attn.gate_bias() == 2.0)
+    math = sa.create_model("pvt_tiny", attn_kwargs={"impl": "math"})
+    assert {b.attn.impl for s in math.stages for b in s.blocks} == {"math"}
+
+
+def test_position_embedding_is_interpolated_only_off_grid():
+    stage = sa.create_model("pvt_tiny").stages[0]
+    assert stage.position_embedding((56, 56)) is stage.pos_embed
+    assert stage.position_embedding((8, 12)).shape == (1, 96, 64)
+
+
+@pytest.mark.parametrize(
+    "shape,message",
+    [
+        ((1, 3, 100, 224), "multiples of 32; got 100x224 .* 128x224"),
+        ((1, 3, 224), r"input must be \(B, 3, H, W\)"),
+        ((1, 1, 224, 224), r"input must be \(B, 3, H, W\)"),
+    ],
+)
+def test_bad_input_size_raises(shape, message):
+    with pytest.raises(ValueError, match=message):
+        sa.create_model("saga_pvt_tiny")(torch.randn(shape))
+
+
+def test_unknown_model_suggests_names():
+    with pytest.raises(ValueError, match="unknown model 'saga_pvt_tyni'; did you mean saga_pvt_tiny"):
+        sa.create_model("saga_pvt_tyni")
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    path = save_checkpoint(sa.create_model("pvt_tiny"), tmp_path / "pvt.safetensors")
+    with pytest.raises(ValueError, match="holds weights of model 'pvt_tiny', not 'saga_pvt_tiny'"):
+        sa.create_model("saga_pvt_tiny", checkpoint_path=path)
+
+
+def test_checkpoint_with_missing_keys_or_shapes_is_refused(tmp_path):
+    model = PyramidVisionTransformer(depths=(1, 1, 1, 1), num_classes=5)  # unnamed: keys decide
+    path = save_checkpoint(model, tmp_path / "small.safetensors")
+    bigger = PyramidVisionTransformer(depths=(1, 1, 2, 1), num_classes=7)
+    with pytest.raises(ValueError, match=r"missing keys \(e.g. stages.2.blocks.1.*shape mismatches.*head.weight"):
+        load_checkpoint(bigger, path)
+
+
+def test_unreadable_checkpoint_is_reported(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ValueError, match="could not read .* as a safetensors checkpoint"):
+        sa.create_model("pvt_tiny", checkpoint_path=bad)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        sa.create_model("pvt_tiny", checkpoint_path=tmp_path / "nothing.safetensors")
+
+
+def test_img_size_must_be_divisible():
+    with pytest.raises(ValueError, match="img_size must be divisible by 32"):
+        sa.create_model("pvt_tiny", img_size=200)
