@@ -54,7 +54,8 @@ def test_open_gates_reduce_saga_to_linear_attention_plus_dwc():
     torch.testing.assert_close(saga(x, 5, 6), lin(x, 5, 6), rtol=1e-5, atol=1e-6)
 
 
-OPTIONS = list(itertools.product(["linear", "conv", "lowrank"], ["channel", "head"], [True, False], ["gated", "ungated"]))
+OPTIONS = list(itertools.product(["linear", "conv", "lowrank"], ["channel", "head"], [True, False],
+                                 ["gated", "ungated"]))
 
 
 @pytest.mark.parametrize("source,granularity,value_gate,normalizer", OPTIONS)

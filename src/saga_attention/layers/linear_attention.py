@@ -15,7 +15,8 @@ class LinearAttentionBase(AttentionBase):
     def __init__(self, dim: int, num_heads: int, sr_ratio: int, qkv_bias: bool, attn_drop: float,
                  proj_drop: float, kv_widths, eps: float) -> None:
         if attn_drop > 0:
-            raise ValueError(f"attn_drop applies to softmax attention only (linear kinds have no attention matrix); got {attn_drop}")
+            raise ValueError("attn_drop applies to softmax attention only (linear kinds have no attention "
+                             f"matrix); got {attn_drop}")
         super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, kv_widths=kv_widths)
         self.eps = eps
 

@@ -76,7 +76,8 @@ class PyramidVisionTransformer(nn.Module):
         self.num_features = embed_dims[-1]
         self.features_only, self.out_indices = features_only, tuple(out_indices)
         attn_kwargs = dict(attn_kwargs or {}, qkv_bias=qkv_bias)
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        total = sum(depths)
+        rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear in depth
         self.stages = nn.ModuleList()
         self.feature_info: list[dict[str, Any]] = []
         chans, reduction, start = in_chans, 1, 0

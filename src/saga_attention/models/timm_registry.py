@@ -11,7 +11,7 @@ from .registry import create_model, list_models
 def _timm_entrypoint(name: str):
     def entrypoint(pretrained: bool = False, **kwargs: Any):
         if pretrained:
-            raise ValueError(f"no pretrained weights ship with {name}; pass checkpoint_path= to load a safetensors file")
+            raise ValueError(f"no pretrained weights ship with {name}; pass checkpoint_path= to load safetensors")
         for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
             kwargs.pop(key, None)
         return create_model(name, **kwargs)

@@ -1,0 +1,128 @@
+"""Benchmark sweeps: models x resolutions x batch x dtype x mode on one device -> records."""
+from __future__ import annotations
+
+import gc
+import itertools
+from typing import Any, Iterable
+
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from ..models import create_model, list_models
+from .measure import environment, is_out_of_memory, peak_memory_mib, time_ms
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+MODES = ("inference", "train")
+
+
+def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """'pvt_tiny' or 'pvt_tiny:impl=math,key=value' -> (name, attention kwargs)."""
+    name, _, opts = spec.partition(":")
+    if name not in list_models():
+        create_model(name)  # raises the registry's ValueError, with suggestions
+    kwargs = {}
+    for item in filter(None, opts.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"model spec options must be key=value, e.g. pvt_tiny:impl=math; got {spec!r}")
+        kwargs[key] = yaml.safe_load(value)
+    return name, kwargs
+
+
+def parse_resolution(text: str | int) -> tuple[int, int]:
+    """'224' -> (224, 224); '256x320' -> (256, 320)."""
+    parts = str(text).lower().split("x")
+    try:
+        hw = tuple(int(p) for p in parts)
+    except ValueError:
+        hw = ()
+    if len(hw) == 1:
+        hw = hw * 2
+    if len(hw) != 2 or min(hw) <= 0:
+        raise ValueError(f"resolution must be N or HxW with positive integers, e.g. 224 or 256x320; got {text!r}")
+    return hw
+
+
+def _step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dtype):
+    """The call to time: an inference forward, or one training step (forward, loss, backward, AdamW)."""
+    if mode == "inference":
+        def infer():
+            with torch.inference_mode():
+                return model(x)
+        return infer
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    target = torch.randint(0, model.num_classes, (x.shape[0],), device=x.device)
+    amp = dtype != torch.float32
+
+    def train_step():
+        with torch.autocast(x.device.type, dtype=dtype, enabled=amp):
+            loss = F.cross_entropy(model(x), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return train_step
+
+
+def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: torch.device, mode: str,
+              warmup: int = 3, repeats: int = 10) -> dict[str, Any]:
+    """One measurement. Inference runs the model cast to `dtype`; training keeps fp32 weights under
+    autocast. An out-of-memory becomes status 'oom'; any other failure status 'error' with its message."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {tuple(DTYPES)}; got {dtype!r}")
+    env = environment(device)
+    record: dict[str, Any] = {"model": spec, "res": f"{res[0]}x{res[1]}", "batch": batch, "dtype": dtype,
+                              "device": device.type, "mode": mode, "img_per_s": None, "ms": None,
+                              "peak_mem_mib": None, "mem_method": None, "status": "ok", "params_m": None,
+                              "torch": env["torch"], "device_name": env["device_name"]}
+    name, attn_kwargs = parse_model_spec(spec)
+    model = x = step = None
+    try:
+        model = create_model(name, **({"attn_kwargs": attn_kwargs} if attn_kwargs else {})).to(device)
+        record["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 3)
+        if mode == "inference":
+            model = model.eval().to(DTYPES[dtype])
+            x = torch.randn(batch, 3, *res, device=device, dtype=DTYPES[dtype])
+        else:
+            model = model.train()
+            x = torch.randn(batch, 3, *res, device=device)
+        step = _step_fn(model, x, mode, DTYPES[dtype])
+        step()
+        record["peak_mem_mib"], record["mem_method"] = peak_memory_mib(step, device)
+        ms = time_ms(step, device, warmup=warmup, repeats=repeats)
+        record["ms"], record["img_per_s"] = round(ms, 4), round(batch * 1e3 / ms, 3)
+    except (RuntimeError, ValueError, NotImplementedError) as err:
+        if not is_out_of_memory(err):
+            record.update(status="error", error=f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
+        else:
+            record.update(status="oom")
+    finally:
+        del model, x, step
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return record
+
+
+def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: Iterable[int],
+              dtypes: Iterable[str], device: str | torch.device, modes: Iterable[str],
+              warmup: int = 3, repeats: int = 10, progress: bool = True) -> list[dict[str, Any]]:
+    """Every combination, in order; specs and resolutions are checked before anything runs."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu")
+    models, modes, dtypes = list(models), list(modes), list(dtypes)
+    for spec in models:
+        parse_model_spec(spec)
+    for value, allowed, what in [(m, MODES, "mode") for m in modes] + [(d, DTYPES, "dtype") for d in dtypes]:
+        if value not in allowed:
+            raise ValueError(f"{what} must be one of {tuple(allowed)}; got {value!r}")
+    resolutions = [parse_resolution(r) for r in resolutions]
+    grid = list(itertools.product(modes, dtypes, list(batches), resolutions, models))
+    records = []
+    for mode, dtype, batch, res, spec in tqdm(grid, desc="bench", unit="run", disable=not progress):
+        records.append(bench_one(spec, res, batch, dtype, device, mode, warmup, repeats))
+    return records

@@ -1,0 +1,103 @@
+"""The `saga` command: models, bench, demo. Argument parsing only; the work lives in the modules."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from . import __version__
+from .bench import environment, markdown, model_stats, new_run_dir, plot, resolve_device, run_sweep, write_json
+from .demo import DEMO_RESOLUTIONS, run_demo
+from .models import list_models
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(t) for t in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 1,8; got {text!r}") from None
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    names = list_models(args.pattern)
+    if not names:
+        print(f"no model matches {args.pattern!r}; known: {', '.join(list_models())}", file=sys.stderr)
+        return 2
+    print(f"{'model':<22}{'params (M)':>12}{'GFLOPs':>10}{'GMACs':>9}   (at {args.res}x{args.res}, batch 1)")
+    for name in names:
+        s = model_stats(name, args.res)
+        print(f"{name:<22}{s['params_m']:>12.2f}{s['gflops']:>10.2f}{s['gmacs']:>9.2f}")
+    print("GFLOPs from torch's FLOP counter (2 per multiply-add); the PVT paper's 'GFLOPs' are GMACs.")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    json_path = Path(args.json) if args.json else new_run_dir("runs", "bench") / "bench.json"
+    records = run_sweep(args.models, args.res, args.batch, args.dtype, device, args.mode,
+                        warmup=args.warmup, repeats=args.repeats)
+    write_json(json_path, records, environment(device), args.command)
+    table = markdown(records)
+    json_path.with_suffix(".md").write_text(table)
+    plot(records, json_path.with_suffix(".png"))
+    print(table)
+    print(f"wrote {json_path}, {json_path.with_suffix('.md')} and {json_path.with_suffix('.png')}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    run_demo(args.out, args.device, args.res, args.dtype, args.repeats, args.command)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="saga", description="SAGA linear attention: models, benchmarks, demo.")
+    parser.add_argument("--version", action="version", version=f"saga-attention {__version__}")
+    sub = parser.add_subparsers(dest="command_name", required=True)
+
+    p = sub.add_parser("models", help="list registered models with parameters and FLOPs")
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'saga_*'")
+    p.add_argument("--res", type=int, default=224, help="input size for the FLOP count (default 224)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("bench", help="throughput and peak memory across models, resolutions, dtypes, modes")
+    p.add_argument("--models", type=_csv, default=["pvt_tiny", "saga_pvt_tiny"],
+                   help="comma-separated model specs; options after a colon, e.g. pvt_tiny:impl=math")
+    p.add_argument("--res", type=_csv, default=["224"], help="comma-separated resolutions, N or HxW")
+    p.add_argument("--batch", type=_ints, default=[1], help="comma-separated batch sizes")
+    p.add_argument("--dtype", type=_csv, default=["fp32"], help="comma-separated: fp32, bf16, fp16")
+    p.add_argument("--mode", type=_csv, default=["inference"], help="comma-separated: inference, train")
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported")
+    p.add_argument("--json", help="output JSON path (default runs/bench-<time>/bench.json); .md and .png beside it")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="the gate decomposition on photographs, then pvt_tiny vs saga_pvt_tiny")
+    p.add_argument("--out", default="runs", help="folder for the run folder (default runs/)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--res", type=_ints, default=list(DEMO_RESOLUTIONS), help="comma-separated resolutions")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--repeats", type=int, default=5)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    args.command = shlex.join(["saga", *argv])
+    try:
+        return args.func(args)
+    except ValueError as err:
+        print(f"saga {args.command_name}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""`saga demo`: the gate decomposition on real photographs, then pvt_tiny against saga_pvt_tiny."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from .analysis import check_decomposition, load_photos
+from .bench import environment, markdown, new_run_dir, plot, resolve_device, run_sweep, write_json
+
+DEMO_MODELS = ("pvt_tiny", "saga_pvt_tiny")
+DEMO_RESOLUTIONS = (224, 512, 1024)
+
+
+def run_demo(out_root: str | Path = "runs", device: str = "auto", resolutions: Sequence[int] = DEMO_RESOLUTIONS,
+             dtype: str = "fp32", repeats: int = 5, command: str = "saga demo") -> Path:
+    """Write decomposition.json, bench.json/.md/.png and report.md into a new run folder; return it."""
+    dev = resolve_device(device)
+    run_dir = new_run_dir(out_root, "demo")
+    print(f"[1/2] gate decomposition on real photographs ({dev})", flush=True)
+    decomposition = check_decomposition(load_photos(), device=dev)
+    (run_dir / "decomposition.json").write_text(json.dumps(decomposition, indent=2) + "\n")
+    print(f"      decomposed vs materialized: relative error {decomposition['relative_error']:.2e}", flush=True)
+
+    print(f"[2/2] benchmark {' vs '.join(DEMO_MODELS)} at {', '.join(map(str, resolutions))} ({dev}, {dtype})",
+          flush=True)
+    records = run_sweep(DEMO_MODELS, resolutions, [1], [dtype], dev, ["inference"], warmup=2, repeats=repeats)
+    env = environment(dev)
+    write_json(run_dir / "bench.json", records, env, command)
+    table = markdown(records)
+    (run_dir / "bench.md").write_text(table)
+    plot(records, run_dir / "bench.png")
+    (run_dir / "report.md").write_text(_report(decomposition, table, env, command))
+    print(table)
+    print(f"report: {run_dir / 'report.md'}  (plot: {run_dir / 'bench.png'})")
+    return run_dir
+
+
+def _report(dec: dict, table: str, env: dict, command: str) -> str:
+    def mem(name: str) -> str:
+        value = dec[name]["peak_mem_mib"]
+        return "n/a" if value is None else f"{value:.1f} MiB"
+
+    return f"""# saga demo
+
+Command: `{command}`. Machine: {env['device_name']} ({env['device']}), torch {env['torch']}.
+
+## 1. The gate decomposition on real photographs
+
+{dec['images']} photographs from scikit-image (astronaut, coffee, chelsea, rocket), resized to
+128x128, cut into {dec['tokens']} tokens by a 4x4 patch embedding and projected by a SAGA layer of
+PVT stage-1 width ({dec['heads']} head of {dec['head_dim']} channels, random weights). The SAGA op
+computed both ways:
+
+| form | peak memory | time |
+|---|---|---|
+| decomposed: sum_j (a_j * k_j)^T (b_j * v_j) | {mem('decomposed')} | {dec['decomposed']['ms']:.2f} ms |
+| materialized: sum_j (a_j^T b_j) * (k_j^T v_j) | {mem('materialized')} | {dec['materialized']['ms']:.2f} ms |
+
+Relative error between the two: {dec['relative_error']:.2e} (max abs difference
+{dec['max_abs_diff']:.2e}). The materialized form holds every per-token d x d gate,
+{dec['gate_tensor_mib']:.1f} MiB in fp32 here, where the decomposition keeps one d x d state per head
+({dec['state_mib']:.4f} MiB). Peak memory: {dec['mem_method']}.
+
+## 2. pvt_tiny against saga_pvt_tiny (inference, batch 1)
+
+{table}
+![throughput and memory](bench.png)
+
+On a CPU these numbers only show the shape of the curves; the efficiency claims are for GPUs
+and are measured with `saga bench` on one.
+"""

@@ -1,0 +1,73 @@
+"""The `saga` command, end to end on CPU."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from saga_attention.cli import main
+
+
+def test_models(capsys):
+    assert main(["models", "pvt_t*"]) == 0
+    out = capsys.readouterr().out
+    assert "pvt_tiny" in out and "13.23" in out and "saga_pvt_tiny" not in out
+
+
+def test_models_without_match(capsys):
+    assert main(["models", "vit_*"]) == 2
+    assert "no model matches 'vit_*'" in capsys.readouterr().err
+
+
+def test_bench_writes_records_table_and_plot(tmp_path):
+    """The issue's command: saga bench --models pvt_tiny,saga_pvt_tiny --res 224,448 --device cpu --json out.json"""
+    out = tmp_path / "out.json"
+    argv = ["bench", "--models", "pvt_tiny,saga_pvt_tiny", "--res", "224,448", "--device", "cpu", "--json", str(out)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["command"].startswith("saga bench --models pvt_tiny,saga_pvt_tiny")
+    assert data["environment"]["torch"].startswith("2.")
+    records = data["records"]
+    assert [(r["model"], r["res"]) for r in records] == [
+        ("pvt_tiny", "224x224"), ("saga_pvt_tiny", "224x224"), ("pvt_tiny", "448x448"), ("saga_pvt_tiny", "448x448")]
+    for r in records:
+        assert r["status"] == "ok" and r["img_per_s"] > 0 and r["peak_mem_mib"] is not None
+        assert r["device"] == "cpu" and r["dtype"] == "fp32" and r["mode"] == "inference"
+    assert "| saga_pvt_tiny |" in out.with_suffix(".md").read_text()
+    assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["bench", "--models", "pvt_tinny", "--device", "cpu"], "unknown model 'pvt_tinny'; did you mean pvt_tiny"),
+        (["bench", "--res", "22x", "--device", "cpu"], "resolution must be N or HxW"),
+        (["bench", "--dtype", "int8", "--device", "cpu"], "dtype must be one of"),
+    ],
+)
+def test_bad_bench_arguments(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cuda_without_gpu_is_a_clear_error(capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["bench", "--device", "cuda"]) == 2
+    assert "torch sees no CUDA GPU; use --device cpu" in capsys.readouterr().err
+
+
+def test_demo(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--device", "cpu", "--res", "64,128", "--repeats", "1"]) == 0
+    (run,) = tmp_path.iterdir()
+    assert {"report.md", "decomposition.json", "bench.json", "bench.md", "bench.png"} <= {p.name for p in run.iterdir()}
+    dec = json.loads((run / "decomposition.json").read_text())
+    assert dec["relative_error"] < 1e-5 and dec["tokens"] == 1024
+    assert dec["materialized"]["peak_mem_mib"] > dec["decomposed"]["peak_mem_mib"]
+    report = (run / "report.md").read_text()
+    assert "Relative error between the two" in report and "| saga_pvt_tiny |" in report
+    assert str(run / "report.md") in capsys.readouterr().out
+
+
+def test_console_entry_point_runs():
+    done = subprocess.run([sys.executable, "-m", "saga_attention.cli", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and "saga-attention 0.1.0" in done.stdout
