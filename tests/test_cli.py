@@ -71,3 +71,18 @@ def test_demo(tmp_path, capsys):
 def test_console_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "saga_attention.cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and "saga-attention 0.1.0" in done.stdout
+
+
+def test_report_renders_saved_runs_again(tmp_path, capsys):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["bench", "--models", "pvt_tiny", "--res", "64", "--device", "cpu", "--repeats", "1",
+                 "--json", str(first)]) == 0
+    assert main(["bench", "--models", "saga_pvt_tiny", "--res", "64", "--device", "cpu", "--repeats", "1",
+                 "--json", str(second)]) == 0
+    assert main(["report", str(first), str(second), "--out", str(tmp_path / "both")]) == 0
+    table = (tmp_path / "both.md").read_text()
+    assert "| pvt_tiny |" in table and "| saga_pvt_tiny |" in table and "Ratios to pvt_tiny" in table
+    assert (tmp_path / "both.png").stat().st_size > 10_000
+    (tmp_path / "broken.json").write_text("{not json")
+    assert main(["report", str(tmp_path / "broken.json")]) == 2
+    assert "is not a benchmark JSON written by saga bench" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The `saga` command: models, bench, demo. Argument parsing only; the work lives in the modules."""
+"""The `saga` command: models, bench, report, demo. Argument parsing only; the work lives in the modules."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .bench import environment, markdown, model_stats, new_run_dir, plot, resolve_device, run_sweep, write_json
+from .bench import (environment, markdown, model_stats, new_run_dir, plot, read_records, resolve_device, run_sweep,
+                    write_json)
 from .demo import DEMO_RESOLUTIONS, run_demo
 from .models import list_models
 
@@ -36,17 +37,28 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_table_and_plot(records: list[dict], stem: Path) -> None:
+    table = markdown(records)
+    stem.with_suffix(".md").write_text(table)
+    plot(records, stem.with_suffix(".png"))
+    print(table)
+    print(f"wrote {stem.with_suffix('.md')} and {stem.with_suffix('.png')}")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     json_path = Path(args.json) if args.json else new_run_dir("runs", "bench") / "bench.json"
     records = run_sweep(args.models, args.res, args.batch, args.dtype, device, args.mode,
                         warmup=args.warmup, repeats=args.repeats)
     write_json(json_path, records, environment(device), args.command)
-    table = markdown(records)
-    json_path.with_suffix(".md").write_text(table)
-    plot(records, json_path.with_suffix(".png"))
-    print(table)
-    print(f"wrote {json_path}, {json_path.with_suffix('.md')} and {json_path.with_suffix('.png')}")
+    print(f"wrote {json_path}")
+    _write_table_and_plot(records, json_path)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    records = read_records(args.json)
+    _write_table_and_plot(records, Path(args.out) if args.out else Path(args.json[0]))
     return 0
 
 
@@ -56,7 +68,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="saga", description="SAGA linear attention: models, benchmarks, demo.")
+    parser = argparse.ArgumentParser(prog="saga",
+                                     description="SAGA linear attention: models, benchmarks, reports, demo.")
     parser.add_argument("--version", action="version", version=f"saga-attention {__version__}")
     sub = parser.add_subparsers(dest="command_name", required=True)
 
@@ -77,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported")
     p.add_argument("--json", help="output JSON path (default runs/bench-<time>/bench.json); .md and .png beside it")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="the Markdown table and PNG plot again, from one or more bench JSON files")
+    p.add_argument("json", nargs="+", help="JSON files written by saga bench (their records are concatenated)")
+    p.add_argument("--out", help="output stem (default: the first JSON's path, as .md and .png)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the gate decomposition on photographs, then pvt_tiny vs saga_pvt_tiny")
     p.add_argument("--out", default="runs", help="folder for the run folder (default runs/)")

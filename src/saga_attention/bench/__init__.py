@@ -1,8 +1,9 @@
 """Throughput and memory measurement, sweeps, reports and plots."""
 from .flops import model_stats
 from .measure import environment, peak_memory_mib, resolve_device, time_ms
-from .report import markdown, new_run_dir, plot, write_json
+from .report import markdown, new_run_dir, plot, read_records, write_json
 from .runner import DTYPES, MODES, bench_one, parse_model_spec, parse_resolution, run_sweep
 
 __all__ = ["DTYPES", "MODES", "bench_one", "environment", "markdown", "model_stats", "new_run_dir", "parse_model_spec",
-           "parse_resolution", "peak_memory_mib", "plot", "resolve_device", "run_sweep", "time_ms", "write_json"]
+           "parse_resolution", "peak_memory_mib", "plot", "read_records", "resolve_device", "run_sweep", "time_ms",
+           "write_json"]

@@ -90,28 +90,44 @@ def markdown(records: list[dict[str, Any]]) -> str:
 
 
 def plot(records: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
-    """Throughput and peak memory against resolution (log scales), a line per model and group."""
+    """Throughput and peak memory against resolution (log scales): a row per (device, dtype, mode,
+    batch) group, a line per model, each model one colour throughout."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, (ax_speed, ax_mem) = plt.subplots(1, 2, figsize=(12, 4.5))
     groups = _groups(records)
-    for key, rows in groups.items():
-        suffix = f" ({key[1]}, {key[2]}, b{key[3]})" if len(groups) > 1 else ""
+    models = _ordered(r["model"] for r in records)
+    colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
+    fig, axes = plt.subplots(len(groups), 2, figsize=(12, 4.2 * len(groups)), squeeze=False)
+    for (ax_speed, ax_mem), (key, rows) in zip(axes, groups.items()):
         for model in _ordered(r["model"] for r in rows):
             ok = [r for r in rows if r["model"] == model and r["status"] == "ok"]
             heights = [int(r["res"].split("x")[0]) for r in ok]
-            ax_speed.plot(heights, [r["img_per_s"] for r in ok], marker="o", label=model + suffix)
+            style = {"marker": "o", "label": model, "color": colours[model]}
+            ax_speed.plot(heights, [r["img_per_s"] for r in ok], **style)
             mem = [(h, r["peak_mem_mib"]) for h, r in zip(heights, ok) if r["peak_mem_mib"]]
             if mem:
-                ax_mem.plot(*zip(*mem), marker="o", label=model + suffix)
-    for ax, ylabel in [(ax_speed, "throughput (images/s)"), (ax_mem, "peak memory (MiB)")]:
-        ax.set_xlabel("input height (pixels)")
-        ax.set_ylabel(ylabel)
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+                ax_mem.plot(*zip(*mem), **style)
+        group = ", ".join(f"{k} {v}" for k, v in zip(GROUP_KEYS, key))
+        for ax, ylabel in [(ax_speed, "throughput (images/s)"), (ax_mem, "peak memory (MiB)")]:
+            ax.set_title(group, fontsize=10)
+            ax.set_xlabel("input height (pixels)")
+            ax.set_ylabel(ylabel)
+            ax.set_yscale("log")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
     fig.suptitle(title or "throughput and peak memory against resolution (missing points: oom or error)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def read_records(paths: list[str | os.PathLike]) -> list[dict[str, Any]]:
+    """The records of one or more JSON files written by `write_json`, in order."""
+    records = []
+    for path in paths:
+        try:
+            records += json.loads(Path(path).read_text())["records"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{str(path)!r} is not a benchmark JSON written by saga bench: {err}") from err
+    return records
