@@ -45,9 +45,11 @@ def test_bench_writes_records_table_and_plot(tmp_path):
         (["bench", "--dtype", "int8", "--device", "cpu"], "dtype must be one of"),
     ],
 )
-def test_bad_bench_arguments(argv, message, capsys):
+def test_bad_bench_arguments(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), "a rejected command must leave no output folder behind"
 
 
 def test_cuda_without_gpu_is_a_clear_error(capsys, monkeypatch):

@@ -47,9 +47,9 @@ def _write_table_and_plot(records: list[dict], stem: Path) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
-    json_path = Path(args.json) if args.json else new_run_dir("runs", "bench") / "bench.json"
     records = run_sweep(args.models, args.res, args.batch, args.dtype, device, args.mode,
                         warmup=args.warmup, repeats=args.repeats)
+    json_path = Path(args.json) if args.json else new_run_dir("runs", "bench") / "bench.json"
     write_json(json_path, records, environment(device), args.command)
     print(f"wrote {json_path}")
     _write_table_and_plot(records, json_path)
