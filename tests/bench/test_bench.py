@@ -89,6 +89,8 @@ def test_sweep_rejects_bad_arguments_before_running():
         run_sweep(["pvt_tiny"], [64], [1], ["fp32"], "cpu", ["training"])
     with pytest.raises(ValueError, match="dtype must be one of"):
         run_sweep(["pvt_tiny"], [64], [1], ["float32"], "cpu", ["inference"])
+    with pytest.raises(ValueError, match="batch sizes must be positive integers; got \\[0\\]"):
+        run_sweep(["pvt_tiny"], [64], [0], ["fp32"], "cpu", ["inference"])
 
 
 def test_reports(tmp_path):

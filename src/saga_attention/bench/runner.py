@@ -114,14 +114,16 @@ def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: 
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu")
-    models, modes, dtypes = list(models), list(modes), list(dtypes)
+    models, modes, dtypes, batches = list(models), list(modes), list(dtypes), list(batches)
+    if not all(isinstance(b, int) and b > 0 for b in batches):
+        raise ValueError(f"batch sizes must be positive integers; got {batches}")
     for spec in models:
         parse_model_spec(spec)
     for value, allowed, what in [(m, MODES, "mode") for m in modes] + [(d, DTYPES, "dtype") for d in dtypes]:
         if value not in allowed:
             raise ValueError(f"{what} must be one of {tuple(allowed)}; got {value!r}")
     resolutions = [parse_resolution(r) for r in resolutions]
-    grid = list(itertools.product(modes, dtypes, list(batches), resolutions, models))
+    grid = list(itertools.product(modes, dtypes, batches, resolutions, models))
     records = []
     for mode, dtype, batch, res, spec in tqdm(grid, desc="bench", unit="run", disable=not progress):
         records.append(bench_one(spec, res, batch, dtype, device, mode, warmup, repeats))

@@ -36,16 +36,16 @@ class SAGAAttention(LinearAttentionBase):
         check_choice("gate_granularity", gate_granularity, GATE_GRANULARITIES)
         check_choice("normalizer", normalizer, NORMALIZERS)
         gate_width = dim if gate_granularity == "channel" else num_heads
-        self.num_gates = 2 if value_gate else 1
-        gate_widths = [gate_width] * self.num_gates
+        num_gates = 2 if value_gate else 1
         fused = gate_source == "linear"
         super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop,
-                         [dim, dim] + (gate_widths if fused else []), eps)
+                         [dim, dim] + ([gate_width] * num_gates if fused else []), eps)
         if fused and not qkv_bias and gate_bias_init != 0:
             raise ValueError("gate_bias_init needs a bias: use qkv_bias=True or a gate_source other than 'linear'")
         self.feature_map, self.normalizer, self.backend = feature_map, normalizer, backend
         self.gate_source, self.gate_width, self.gate_bias_init = gate_source, gate_width, gate_bias_init
-        out = gate_width * self.num_gates
+        self.num_gates = num_gates
+        out = gate_width * num_gates
         if gate_source == "conv":
             self.gate_dwc = DepthwiseConv(dim, 3)
             self.gate = nn.Linear(dim, out)
