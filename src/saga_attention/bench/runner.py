@@ -10,7 +10,9 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from ..models import create_model, list_models
+from ..models import create_model
+from ..models.registry import model_entrypoint
+from ..ops.saga.inputs import check_choice
 from .measure import environment, is_out_of_memory, peak_memory_mib, time_ms
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -20,8 +22,7 @@ MODES = ("inference", "train")
 def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """'pvt_tiny' or 'pvt_tiny:impl=math,key=value' -> (name, attention kwargs)."""
     name, _, opts = spec.partition(":")
-    if name not in list_models():
-        create_model(name)  # raises the registry's ValueError, with suggestions
+    model_entrypoint(name)  # an unknown name raises the registry's ValueError, with suggestions
     kwargs = {}
     for item in filter(None, opts.split(",")):
         key, eq, value = item.partition("=")
@@ -69,10 +70,8 @@ def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: t
               warmup: int = 3, repeats: int = 10) -> dict[str, Any]:
     """One measurement. Inference runs the model cast to `dtype`; training keeps fp32 weights under
     autocast. An out-of-memory becomes status 'oom'; any other failure status 'error' with its message."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {tuple(DTYPES)}; got {dtype!r}")
+    check_choice("mode", mode, MODES)
+    check_choice("dtype", dtype, DTYPES)
     env = environment(device)
     record: dict[str, Any] = {"model": spec, "res": f"{res[0]}x{res[1]}", "batch": batch, "dtype": dtype,
                               "device": device.type, "mode": mode, "img_per_s": None, "ms": None,
@@ -119,9 +118,10 @@ def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: 
         raise ValueError(f"batch sizes must be positive integers; got {batches}")
     for spec in models:
         parse_model_spec(spec)
-    for value, allowed, what in [(m, MODES, "mode") for m in modes] + [(d, DTYPES, "dtype") for d in dtypes]:
-        if value not in allowed:
-            raise ValueError(f"{what} must be one of {tuple(allowed)}; got {value!r}")
+    for mode in modes:
+        check_choice("mode", mode, MODES)
+    for dtype in dtypes:
+        check_choice("dtype", dtype, DTYPES)
     resolutions = [parse_resolution(r) for r in resolutions]
     grid = list(itertools.product(modes, dtypes, batches, resolutions, models))
     records = []

@@ -21,7 +21,6 @@ class AttentionBase(nn.Module):
         num_heads: int,
         sr_ratio: int = 1,
         qkv_bias: bool = True,
-        attn_drop: float = 0.0,
         proj_drop: float = 0.0,
         kv_widths: Sequence[int] = (),
     ) -> None:
@@ -39,7 +38,6 @@ class AttentionBase(nn.Module):
             self.norm = nn.LayerNorm(dim, eps=1e-6)
         else:
             self.qkv = nn.Linear(dim, dim + sum(self.kv_widths), bias=qkv_bias)
-        self.attn_drop = attn_drop
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 

@@ -17,7 +17,7 @@ class LinearAttentionBase(AttentionBase):
         if attn_drop > 0:
             raise ValueError("attn_drop applies to softmax attention only (linear kinds have no attention "
                              f"matrix); got {attn_drop}")
-        super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, kv_widths=kv_widths)
+        super().__init__(dim, num_heads, sr_ratio, qkv_bias, proj_drop, kv_widths=kv_widths)
         self.eps = eps
 
 

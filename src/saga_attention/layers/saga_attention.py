@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..ops.saga import FEATURE_MAPS, saga_attention
+from ..ops.saga import BACKENDS, FEATURE_MAPS, saga_attention
 from ..ops.saga.inputs import NORMALIZERS, check_choice
 from .base import DepthwiseConv, merge_heads
 from .linear_attention import LinearAttentionBase
@@ -35,6 +35,7 @@ class SAGAAttention(LinearAttentionBase):
         check_choice("gate_source", gate_source, GATE_SOURCES)
         check_choice("gate_granularity", gate_granularity, GATE_GRANULARITIES)
         check_choice("normalizer", normalizer, NORMALIZERS)
+        check_choice("backend", backend, BACKENDS)
         gate_width = dim if gate_granularity == "channel" else num_heads
         num_gates = 2 if value_gate else 1
         fused = gate_source == "linear"

@@ -18,10 +18,10 @@ class SoftmaxAttention(AttentionBase):
 
     def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
                  attn_drop: float = 0.0, proj_drop: float = 0.0, impl: str = "sdpa") -> None:
-        super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, kv_widths=(dim, dim))
+        super().__init__(dim, num_heads, sr_ratio, qkv_bias, proj_drop, kv_widths=(dim, dim))
         if impl not in SOFTMAX_IMPLS:
             raise ValueError(f"impl must be one of {SOFTMAX_IMPLS}; got {impl!r}")
-        self.impl = impl
+        self.impl, self.attn_drop = impl, attn_drop
         self.scale = self.head_dim**-0.5
 
     def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:

@@ -120,12 +120,8 @@ class PyramidVisionTransformer(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(B, 3, H, W) -> normalised last-stage map (B, C, H/32, W/32)."""
-        self.check_input(x)
-        for stage in self.stages[:-1]:
-            tokens, hw = stage(x)
-            x = tokens_to_map(tokens, hw)
-        tokens, hw = self.stages[-1](x)
-        return tokens_to_map(self.norm(tokens), hw)
+        last = self.forward_stages(x)[-1]  # (B, C, h, w)
+        return tokens_to_map(self.norm(last.flatten(2).transpose(1, 2)), last.shape[-2:])
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """(B, C, h, w) -> logits (B, num_classes), or the pooled (B, C) features when pre_logits."""
