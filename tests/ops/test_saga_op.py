@@ -4,39 +4,7 @@ import torch
 
 import saga_attention as sa
 from saga_attention.ops import linear_attention, saga_attention_materialized, saga_attention_reference
-
-FEATURE = {"relu": torch.relu, "elu1": lambda x: torch.nn.functional.elu(x) + 1, "none": lambda x: x}
-
-
-def rederived(q, k, v, g_k, g_v, feature_map="relu", eps=1e-6, normalizer="gated"):
-    """Token by token, in float64, straight from the formula (no einsum, no shared code)."""
-    q, k, v = (t.double() for t in (q, k, v))
-    phi = FEATURE[feature_map]
-    a = torch.ones_like(k) if g_k is None else torch.sigmoid(g_k.double())
-    b = torch.ones_like(v) if g_v is None else torch.sigmoid(g_v.double())
-    B, Nq, H, _ = q.shape
-    out = torch.empty(B, Nq, H, v.shape[-1], dtype=torch.float64)
-    for bi in range(B):
-        for h in range(H):
-            kk = a[bi, :, h] * phi(k[bi, :, h])  # (Nk, Dk)
-            vv = b[bi, :, h] * v[bi, :, h]
-            S = sum(torch.outer(kk[j], vv[j]) for j in range(kk.shape[0]))
-            z = (phi(k[bi, :, h]) if normalizer == "ungated" else kk).sum(0)
-            qq = phi(q[bi, :, h])
-            out[bi, :, h] = (qq @ S) / (qq @ z + eps)[:, None]
-    return out
-
-
-def make_inputs(B, Nq, Nk, H, Dk, Dv, dtype=torch.float32, requires_grad=False):
-    shapes = [(B, Nq, H, Dk), (B, Nk, H, Dk), (B, Nk, H, Dv), (B, Nk, H, Dk), (B, Nk, H, Dv)]
-    return [torch.randn(s, dtype=dtype).requires_grad_(requires_grad) for s in shapes]
-
-
-def rel_err(x, ref, floor=1e-30):
-    """||x - ref|| / max(||ref||, floor); NaN never passes."""
-    assert not torch.isnan(x).any(), "NaN in output"
-    return ((x.double() - ref.double()).norm() / ref.double().norm().clamp_min(floor)).item()
-
+from saga_checks import make_inputs, rederived, rel_err
 
 SHAPES = [  # (B, Nq, Nk, H, Dk, Dv): N = 1, primes, Nq != Nk, D from 16 to 128, Dk != Dv
     (1, 1, 1, 1, 16, 16),

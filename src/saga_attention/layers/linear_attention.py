@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ops.linear import linear_attention
+from ..ops.saga import saga_attention
 from .base import AttentionBase, DepthwiseConv, merge_heads
 
 
@@ -29,8 +30,9 @@ class LinearAttention(LinearAttentionBase):
         super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, (dim, dim), eps)
 
     def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:
-        k, v = kv
-        out = linear_attention(F.relu(self.split_heads(q)), F.relu(self.split_heads(k)), self.split_heads(v), self.eps)
+        k, v = kv  # SAGA with its gates off: relu features, applied inside the op
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        out = saga_attention(q, k, v, None, None, "relu", self.eps)
         return merge_heads(out)
 
 

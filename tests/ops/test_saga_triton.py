@@ -1,0 +1,144 @@
+"""The Triton kernels against the float64 re-derivation, forward and backward.
+
+On a machine without CUDA they run in Triton's CPU interpreter (tests/conftest.py sets
+TRITON_INTERPRET=1 there), at small shapes; on a GPU they run compiled.
+"""
+import pytest
+import torch
+
+import saga_attention as sa
+from saga_attention.ops.saga import HAS_TRITON, resolve_backend, triton_unsupported_reason
+from saga_checks import make_inputs, rederived, rel_err
+
+pytestmark = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+TOL = {torch.float32: 1e-5, torch.float16: 2e-3}
+
+SHAPES = [  # (B, Nq, Nk, H, Dk, Dv): N = 1, primes, Nq != Nk, padded head dims, Dk != Dv
+    (1, 1, 1, 1, 16, 16),
+    (2, 37, 45, 2, 24, 40),
+    (1, 61, 61, 1, 128, 64),
+    (2, 19, 70, 3, 32, 128),
+    (1, 300, 300, 1, 16, 8),
+]
+
+
+@pytest.fixture
+def poisoned(monkeypatch):
+    """Every buffer the kernels write starts as NaN, so an element they skip fails the test."""
+    from saga_attention.ops.saga import triton as kernels
+
+    monkeypatch.setattr(kernels, "_alloc", lambda like, shape, dtype=None: like.new_full(
+        shape, float("nan"), dtype=dtype))
+
+
+def on_device(inputs, requires_grad=False):
+    return [None if t is None else t.detach().to(DEVICE).requires_grad_(requires_grad) for t in inputs]
+
+
+def check_against_rederivation(inputs, tol, feature_map="relu", normalizer="gated",
+                               grads=("q", "k", "v", "g_k", "g_v")):
+    """Forward and backward of backend='triton' against the float64 re-derivation on the CPU."""
+    inputs = on_device(inputs, requires_grad=True)
+    ref_inputs = [None if t is None else t.detach().cpu().double().requires_grad_() for t in inputs]
+    out = sa.saga_attention(*inputs, feature_map=feature_map, normalizer=normalizer, backend="triton")
+    ref = rederived(*ref_inputs, feature_map=feature_map, normalizer=normalizer)
+    assert out.dtype == inputs[2].dtype and out.shape == ref.shape
+    assert rel_err(out.cpu(), ref) < tol
+    grad_out = torch.randn(ref.shape, dtype=out.dtype)
+    out.backward(grad_out.to(DEVICE))
+    ref.backward(grad_out.double())
+    for name, t, r in zip(["q", "k", "v", "g_k", "g_v"], inputs, ref_inputs):
+        if t is None:
+            continue
+        assert t.grad is not None and t.grad.dtype == t.dtype, name
+        if name in grads:
+            assert rel_err(t.grad.cpu(), r.grad, floor=1e-6) < tol, name
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_kernels_match_rederivation(poisoned, shape, dtype):
+    B, Nq, Nk, H, Dk, Dv = shape
+    # with one key token y does not depend on q or k (their gradients are ~0): check v's side only
+    grads = ("v", "g_v") if Nk == 1 else ("q", "k", "v", "g_k", "g_v")
+    check_against_rederivation(make_inputs(B, Nq, Nk, H, Dk, Dv, dtype=dtype), TOL[dtype], grads=grads)
+
+
+@pytest.mark.parametrize("feature_map", ["relu", "elu1", "none"])
+@pytest.mark.parametrize("normalizer", ["gated", "ungated"])
+@pytest.mark.parametrize("gates", ["both", "key_only", "value_only", "none"])
+def test_every_option_matches_rederivation(poisoned, feature_map, normalizer, gates):
+    q, k, v, gk, gv = make_inputs(2, 23, 29, 2, 16, 24)
+    if feature_map == "none":  # keep q.z away from zero so the ratio is well conditioned
+        q, k = q.abs(), k.abs()
+    gk = gk if gates in ("both", "key_only") else None
+    gv = gv if gates in ("both", "value_only") else None
+    check_against_rederivation([q, k, v, gk, gv], 1e-5, feature_map, normalizer)
+
+
+def test_strided_inputs_are_read_in_place(poisoned):
+    """Slices of one fused projection (B, N, 5C), a (B, H, N, D) transpose and a per-head gate (stride 0)."""
+    B, N, H, D = 2, 41, 2, 16
+    fused = torch.randn(B, N, 5 * H * D)
+    q, k, v, gk, gv = (t.unflatten(-1, (H, D)) for t in fused.split(H * D, dim=-1))
+    assert not q.is_contiguous()
+    check_against_rederivation([q, k, v, gk, gv], 1e-5)
+    heads_first = [t.transpose(1, 2).contiguous() for t in make_inputs(B, N, N, H, D, D)]  # (B, H, N, D)
+    check_against_rederivation([t.transpose(1, 2) for t in heads_first], 1e-5)
+    per_head = torch.randn(B, N, H, 1).expand(B, N, H, D)
+    check_against_rederivation([q, k, v, per_head, gv], 1e-5)
+
+
+def test_long_fp16_sums_do_not_overflow(poisoned):
+    q, k, v, gk, gv = make_inputs(1, 4099, 4099, 1, 16, 16, dtype=torch.float16)
+    v = v * 300  # S = sum_j k_j^T v_j passes fp16's 65504 here
+    out = sa.saga_attention(*on_device([q, k, v, gk, gv]), backend="triton")
+    assert torch.isfinite(out).all()
+    assert rel_err(out.cpu(), rederived(q, k, v, gk, gv)) < 2e-3
+
+
+def test_auto_picks_triton_on_cuda_only():
+    q, k, v = on_device(make_inputs(1, 8, 8, 1, 16, 16)[:3])
+    assert resolve_backend("auto", q, k, v) == ("triton" if DEVICE == "cuda" else "torch")
+    assert resolve_backend("triton", q, k, v) == "triton"  # the interpreter takes CPU tensors
+    meta = [t.to("meta") for t in (q, k, v)]
+    assert "CUDA" in triton_unsupported_reason(*meta)
+    with pytest.raises(ValueError, match="backend='triton' is not available here"):
+        resolve_backend("triton", *meta)
+
+
+@pytest.mark.parametrize(
+    "inputs,message",
+    [
+        (make_inputs(1, 8, 8, 1, 16, 16, dtype=torch.float64), "float16, bfloat16 or float32"),
+        (make_inputs(1, 8, 8, 1, 16, 160), "head dims up to 128"),
+    ],
+)
+def test_triton_backend_refuses_what_it_cannot_take(inputs, message):
+    with pytest.raises(ValueError, match=message):
+        sa.saga_attention(*on_device(inputs), backend="triton")
+    assert sa.saga_attention(*on_device(inputs), backend="auto").shape[-1] == inputs[2].shape[-1]
+
+
+def test_custom_op_registration():
+    """Schema, fake (meta) implementation and autograd registration, as torch.library checks them."""
+    from saga_attention.ops.saga.triton import saga_forward
+
+    q, k, v, gk, gv = on_device(make_inputs(1, 20, 20, 2, 16, 16), requires_grad=True)
+    torch.library.opcheck(saga_forward, (q, k, v, gk, gv, "relu", 1e-6, "gated"),
+                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+
+
+def test_traces_under_torch_compile_fullgraph():
+    inputs = on_device(make_inputs(2, 33, 33, 2, 16, 16), requires_grad=True)
+    fn = lambda *t: sa.saga_attention(*t, backend="triton").square().sum()  # noqa: E731
+    compiled = torch.compile(fn, fullgraph=True, backend="aot_eager" if DEVICE == "cpu" else "inductor")
+    compiled(*inputs).backward()
+    grads = [t.grad.clone() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    fn(*inputs).backward()
+    for g, t in zip(grads, inputs):
+        assert rel_err(g.cpu(), t.grad.cpu()) < 1e-6
