@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .bench import (environment, markdown, model_stats, new_run_dir, plot, read_records, resolve_device, run_sweep,
-                    write_json)
+                    suite_parts, write_json)
 from .demo import DEMO_RESOLUTIONS, run_demo
 from .models import list_models
 
@@ -47,8 +47,11 @@ def _write_table_and_plot(records: list[dict], stem: Path) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
-    records = run_sweep(args.models, args.res, args.batch, args.dtype, device, args.mode,
-                        warmup=args.warmup, repeats=args.repeats)
+    sweeps = suite_parts(args.suite) if args.suite else [
+        {"models": args.models, "resolutions": args.res, "batches": args.batch, "dtypes": args.dtype,
+         "modes": args.mode}]
+    records = [r for sweep in sweeps for r in run_sweep(**sweep, device=device, warmup=args.warmup,
+                                                        repeats=args.repeats)]
     json_path = Path(args.json) if args.json else new_run_dir("runs", "bench") / "bench.json"
     write_json(json_path, records, environment(device), args.command)
     print(f"wrote {json_path}")
@@ -80,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="throughput and peak memory across models, resolutions, dtypes, modes")
     p.add_argument("--models", type=_csv, default=["pvt_tiny", "saga_pvt_tiny"],
-                   help="comma-separated model specs; options after a colon, e.g. pvt_tiny:impl=math")
+                   help="comma-separated model specs; options after a colon, e.g. pvt_tiny:impl=math or "
+                        "saga_pvt_tiny:compile=true (torch.compile, fullgraph)")
+    p.add_argument("--suite", help="a built-in sweep instead of --models/--res/--batch/--dtype/--mode: 'paper' "
+                                   "(the paper's efficiency table, issue 3), or one part: paper:eager, "
+                                   "paper:compiled, paper:train")
     p.add_argument("--res", type=_csv, default=["224"], help="comma-separated resolutions, N or HxW")
     p.add_argument("--batch", type=_ints, default=[1], help="comma-separated batch sizes")
     p.add_argument("--dtype", type=_csv, default=["fp32"], help="comma-separated: fp32, bf16, fp16")

@@ -2,8 +2,9 @@
 from .flops import model_stats
 from .measure import environment, peak_memory_mib, resolve_device, time_ms
 from .report import markdown, new_run_dir, plot, read_records, write_json
-from .runner import DTYPES, MODES, bench_one, parse_model_spec, parse_resolution, run_sweep
+from .runner import (DTYPES, MODES, PAPER_SUITE, bench_one, parse_model_spec, parse_resolution, run_sweep,
+                     suite_parts)
 
-__all__ = ["DTYPES", "MODES", "bench_one", "environment", "markdown", "model_stats", "new_run_dir", "parse_model_spec",
-           "parse_resolution", "peak_memory_mib", "plot", "read_records", "resolve_device", "run_sweep", "time_ms",
-           "write_json"]
+__all__ = ["DTYPES", "MODES", "PAPER_SUITE", "bench_one", "environment", "markdown", "model_stats", "new_run_dir",
+           "parse_model_spec", "parse_resolution", "peak_memory_mib", "plot", "read_records", "resolve_device",
+           "run_sweep", "suite_parts", "time_ms", "write_json"]

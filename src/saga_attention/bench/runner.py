@@ -20,7 +20,10 @@ MODES = ("inference", "train")
 
 
 def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """'pvt_tiny' or 'pvt_tiny:impl=math,key=value' -> (name, attention kwargs)."""
+    """'pvt_tiny' or 'pvt_tiny:impl=math,key=value' -> (name, options).
+
+    The options are attention kwargs, except `compile=true`, which runs the model under
+    torch.compile(fullgraph=True)."""
     name, _, opts = spec.partition(":")
     model_entrypoint(name)  # an unknown name raises the registry's ValueError, with suggestions
     kwargs = {}
@@ -54,7 +57,7 @@ def _step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dt
                 return model(x)
         return infer
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    target = torch.randint(0, model.num_classes, (x.shape[0],), device=x.device)
+    target = torch.randint(0, getattr(model, "_orig_mod", model).num_classes, (x.shape[0],), device=x.device)
     amp = dtype != torch.float32
 
     def train_step():
@@ -78,6 +81,7 @@ def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: t
                               "peak_mem_mib": None, "mem_method": None, "status": "ok", "params_m": None,
                               "torch": env["torch"], "device_name": env["device_name"]}
     name, attn_kwargs = parse_model_spec(spec)
+    compiled = bool(attn_kwargs.pop("compile", False))
     model = x = step = None
     try:
         model = create_model(name, **({"attn_kwargs": attn_kwargs} if attn_kwargs else {})).to(device)
@@ -88,7 +92,7 @@ def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: t
         else:
             model = model.train()
             x = torch.randn(batch, 3, *res, device=device)
-        step = _step_fn(model, x, mode, DTYPES[dtype])
+        step = _step_fn(torch.compile(model, fullgraph=True) if compiled else model, x, mode, DTYPES[dtype])
         step()
         record["peak_mem_mib"], record["mem_method"] = peak_memory_mib(step, device)
         ms = time_ms(step, device, warmup=warmup, repeats=repeats)
@@ -104,6 +108,33 @@ def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: t
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return record
+
+
+PAPER_SUITE: dict[str, dict[str, Any]] = {
+    # The paper's efficiency table and what a user would pick instead, batch 8 (issue 3).
+    "eager": {"models": ["pvt_tiny:impl=math", "pvt_tiny", "saga_pvt_tiny", "saga_pvt_tiny:backend=torch",
+                         "linear_pvt_tiny", "focused_pvt_tiny"],
+              "resolutions": [224, 512, 1024, 1280, 2048], "batches": [8], "dtypes": ["bf16", "fp32"],
+              "modes": ["inference"]},
+    "compiled": {"models": ["pvt_tiny:impl=math,compile=true", "pvt_tiny:compile=true",
+                            "saga_pvt_tiny:compile=true"],
+                 "resolutions": [224, 512, 1024, 1280, 2048], "batches": [8], "dtypes": ["bf16"],
+                 "modes": ["inference"]},
+    "train": {"models": ["pvt_tiny:impl=math", "pvt_tiny", "saga_pvt_tiny", "saga_pvt_tiny:backend=torch",
+                         "pvt_tiny:compile=true", "saga_pvt_tiny:compile=true"],
+              "resolutions": [1280], "batches": [8], "dtypes": ["bf16"], "modes": ["train"]},
+}
+SUITES = {"paper": PAPER_SUITE}
+
+
+def suite_parts(name: str) -> list[dict[str, Any]]:
+    """'paper' -> every part of the suite; 'paper:eager' -> that part alone."""
+    suite, _, part = name.partition(":")
+    check_choice("suite", suite, SUITES)
+    if part:
+        check_choice(f"part of suite {suite!r}", part, SUITES[suite])
+        return [SUITES[suite][part]]
+    return list(SUITES[suite].values())
 
 
 def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: Iterable[int],

@@ -1,0 +1,122 @@
+"""The SAGA kernels on one GPU: time and achieved bandwidth against the copy bandwidth measured in
+the same run, the PyTorch reference and scaled_dot_product_attention, forward and forward+backward.
+
+Bytes counted (the fewest a kernel must move): forward reads q, k, v, g_k, g_v and writes o;
+forward+backward adds reading them and dO again and writing the five gradients.
+Run from the repository root: PYTHONPATH=src python3 benchmarks/kernel_bench.py --out kernel.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+import torch.nn.functional as F
+import triton
+
+import saga_attention as sa
+from saga_attention.bench import environment
+from saga_attention.ops.saga import triton as kernels
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def median_ms(fn) -> float:
+    return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def copy_bandwidth_gbs() -> float:
+    """A device-to-device copy of 4 GiB, counting bytes read plus bytes written."""
+    src = torch.randn(2**30, device="cuda")
+    dst = torch.empty_like(src)
+    ms = median_ms(lambda: dst.copy_(src))
+    return 2 * src.numel() * src.element_size() / ms / 1e6
+
+
+def inputs(b, n, h, d, dtype, grad=False):
+    return [torch.randn(b, n, h, d, device="cuda", dtype=dtype, requires_grad=grad) for _ in range(5)]
+
+
+def fwd_bwd(fn, tensors):
+    out = fn(*tensors)
+    grad = torch.randn_like(out)
+    return lambda: torch.autograd.grad(fn(*tensors), tensors, grad)
+
+
+def measure(b, n, h, d, dtype_name, copy_gbs, with_sdpa):
+    dtype = DTYPES[dtype_name]
+    elem = torch.finfo(dtype).bits // 8
+    tensor_bytes = b * n * h * d * elem
+    row = {"B": b, "N": n, "H": h, "D": d, "dtype": dtype_name,
+           "bytes_fwd": 6 * tensor_bytes, "bytes_fwd_bwd": (6 + 11) * tensor_bytes}
+    x = inputs(b, n, h, d, dtype)
+    xg = [t.requires_grad_() for t in inputs(b, n, h, d, dtype)]
+    triton_fn = lambda *t: sa.saga_attention(*t, backend="triton")  # noqa: E731
+    torch_fn = lambda *t: sa.saga_attention(*t, backend="torch")  # noqa: E731
+    row["triton_fwd_ms"] = median_ms(lambda: triton_fn(*x))
+    row["triton_fwd_bwd_ms"] = median_ms(fwd_bwd(triton_fn, xg))
+    row["torch_fwd_ms"] = median_ms(lambda: torch_fn(*x))
+    row["torch_fwd_bwd_ms"] = median_ms(fwd_bwd(torch_fn, xg))
+    row["fwd_gbs"] = row["bytes_fwd"] / row["triton_fwd_ms"] / 1e6
+    row["fwd_bwd_gbs"] = row["bytes_fwd_bwd"] / row["triton_fwd_bwd_ms"] / 1e6
+    row["fwd_of_copy"] = row["fwd_gbs"] / copy_gbs
+    row["fwd_bwd_of_copy"] = row["fwd_bwd_gbs"] / copy_gbs
+    if with_sdpa:  # softmax attention on the same (B, N, H, D); FlashAttention takes (B, H, N, D)
+        sdpa = lambda q, k, v: F.scaled_dot_product_attention(  # noqa: E731
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+        row["sdpa_fwd_ms"] = median_ms(lambda: sdpa(*x[:3]))
+        row["sdpa_fwd_bwd_ms"] = median_ms(fwd_bwd(sdpa, xg[:3]))
+    return row
+
+
+def sweep_configs(b, n, h, d, dtype_name):
+    """Forward and forward+backward time of each launch configuration (the heuristic's alternatives)."""
+    rows, chosen = [], kernels.launch_config
+    x = inputs(b, n, h, d, DTYPES[dtype_name])
+    xg = [t.requires_grad_() for t in inputs(b, n, h, d, DTYPES[dtype_name])]
+    fn = lambda *t: sa.saga_attention(*t, backend="triton")  # noqa: E731
+    for block_n in (32, 64):
+        for warps in (4, 8):
+            for stages in (2, 3):
+                config = {"BLOCK_N": block_n, "num_warps": warps, "num_stages": stages}
+                kernels.launch_config = lambda *_: config  # noqa: B023
+                try:
+                    rows.append({**config, "D": d, "dtype": dtype_name, "fwd_ms": median_ms(lambda: fn(*x)),
+                                 "fwd_bwd_ms": median_ms(fwd_bwd(fn, xg))})
+                except Exception as err:  # a config that does not fit (registers, shared memory)
+                    rows.append({**config, "D": d, "dtype": dtype_name, "error": str(err)[:200]})
+    kernels.launch_config = chosen
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    copy_gbs = copy_bandwidth_gbs()
+    print(f"copy bandwidth {copy_gbs:.0f} GB/s")
+    rows = []
+    for n in (1024, 4096, 16384, 65536, 262144, 1048576):
+        rows.append(measure(4, n, 4, 64, "bf16", copy_gbs, with_sdpa=n <= 65536))
+    for d in (16, 32, 128):
+        rows.append(measure(4, 262144, 4, d, "bf16", copy_gbs, with_sdpa=False))
+    for dtype_name in ("fp16", "fp32"):
+        rows.append(measure(4, 262144, 4, 64, dtype_name, copy_gbs, with_sdpa=False))
+    for r in rows:
+        print(f"N={r['N']:>8} D={r['D']:>3} {r['dtype']}: fwd {r['triton_fwd_ms']:.3f} ms "
+              f"({r['fwd_of_copy']:.0%} of copy), fwd+bwd {r['triton_fwd_bwd_ms']:.3f} ms "
+              f"({r['fwd_bwd_of_copy']:.0%}); torch {r['torch_fwd_ms']:.3f}/{r['torch_fwd_bwd_ms']:.3f} ms; "
+              f"sdpa {r.get('sdpa_fwd_ms', float('nan')):.3f}/{r.get('sdpa_fwd_bwd_ms', float('nan')):.3f} ms")
+    result = {"environment": environment(torch.device("cuda")), "copy_gbs": copy_gbs,
+              "heuristic_config_d64": kernels.launch_config(64, 64), "rows": rows}
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    result["configs"] = sweep_configs(4, 262144, 4, 64, "bf16")
+    for c in result["configs"]:
+        print(c)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Where the time goes: the CUDA kernels of one inference forward, per model, from torch.profiler.
+
+Run from the repository root: PYTHONPATH=src python3 benchmarks/profile_models.py --out profile.txt
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+import saga_attention as sa
+from saga_attention.bench import parse_model_spec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--models", default="pvt_tiny,saga_pvt_tiny,linear_pvt_tiny")
+    parser.add_argument("--res", type=int, default=1280)
+    parser.add_argument("--batch", type=int, default=8)
+    args = parser.parse_args()
+    lines = []
+    for spec in args.models.split(","):
+        name, kwargs = parse_model_spec(spec)
+        model = sa.create_model(name, **({"attn_kwargs": kwargs} if kwargs else {})).cuda().eval().bfloat16()
+        x = torch.randn(args.batch, 3, args.res, args.res, device="cuda", dtype=torch.bfloat16)
+        with torch.inference_mode():
+            for _ in range(3):
+                model(x)
+            torch.cuda.synchronize()
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                model(x)
+                torch.cuda.synchronize()
+        table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70)
+        lines += [f"== {spec}, {args.res}x{args.res}, batch {args.batch}, bf16 inference", table]
+        del model, x
+        torch.cuda.empty_cache()
+    text = "\n".join(lines)
+    print(text)
+    with open(args.out, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
