@@ -74,7 +74,6 @@ def saga_attention(
     backend: "auto" (Triton on CUDA, PyTorch elsewhere) | "torch" | "triton".
     Returns (B, Nq, H, Dv) in v's dtype; the state is accumulated in fp32.
     """
-    check_choice("backend", backend, BACKENDS)
     check_saga_inputs(q, k, v, g_k, g_v, feature_map, eps, normalizer)
     if resolve_backend(backend, q, k, v) == "triton":
         from .triton import saga_attention_triton
