@@ -63,11 +63,9 @@ def check_triton_against_float64(inputs, tol, grads):
             assert relative(t.grad, r.grad) < tol, name
 
 
-@pytest.mark.xfail(strict=True, reason="open bug (issue 3 note): under torch.compile, bf16 autocast, training mode, "
-                   "the second sample's logits differ from eager by 26% on the H200; compiled fp32 inference on "
-                   "the CPU (Triton interpreter) matches eager to 1e-6")
 def test_compiled_saga_model_matches_eager():
-    model = sa.create_model("saga_pvt_tiny", num_classes=10).cuda()
+    # drop path off: in training mode it drops whole samples, and compiled code draws other random numbers
+    model = sa.create_model("saga_pvt_tiny", num_classes=10, drop_path_rate=0.0).cuda()
     compiled = torch.compile(model, fullgraph=True)
     x = torch.randn(2, 3, 256, 320, device="cuda")
     results = []
