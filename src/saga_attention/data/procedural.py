@@ -1,0 +1,164 @@
+"""Built-in procedural tasks that need global context and selective retrieval.
+
+Every image is generated from (task seed, split, index) alone, so a split is the same on every
+machine, and train and validation never share an image. Images are uint8 (3, S, S), S in 64..224.
+
+pathfinder (2 classes), after the Long Range Arena's Pathfinder: a few smooth curves that never
+  touch each other; two dots mark curve ends. Label 1 when both dots end the same curve, 0 when
+  they end different curves. Both classes have the same curves, ink and dots: only following a
+  curve from one dot to the other tells them apart.
+match (4 classes), a retrieval task: a white query glyph in the top-left corner, four candidate
+  glyphs elsewhere, in four colours (a random order of a fixed palette). Exactly one candidate has
+  the query's shape; the label is its colour. Every image holds every colour and five glyphs, so a
+  model that averages its features and reads them out linearly cannot tell the classes apart: it
+  must find the candidate that matches the query, then read its colour.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+MIN_SIZE, MAX_SIZE = 64, 224
+SPLITS = {"train": 0, "val": 1}
+
+PATHFINDER_CURVES = 4          # one curve both dots may end, and distractors
+MATCH_GLYPHS = 8               # glyph shapes in the bank
+MATCH_CANDIDATES = 4           # candidates per image, one per palette colour
+MATCH_PALETTE = np.array([[230, 40, 40], [40, 200, 60], [50, 90, 240], [240, 210, 40]], dtype=np.uint8)
+
+
+def _rng(seed: int, split: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, SPLITS[split], index])
+
+
+def _curve(rng: np.random.Generator, size: int, length: float) -> np.ndarray:
+    """(P, 2) points of a smooth random curve, about 0.5 px apart, bouncing off the canvas's margins."""
+    low, span = size * 0.06, size * 0.88
+    steps = int(length / 0.5)
+    turn = np.cumsum(rng.normal(0.0, 0.06, steps)) + rng.uniform(0, 2 * np.pi)
+    points = rng.uniform(0, span, 2) + np.cumsum(0.5 * np.stack([np.cos(turn), np.sin(turn)], 1), axis=0)
+    return low + span - np.abs(np.mod(points, 2 * span) - span)
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Grow a (H, W) mask by `radius` pixels (a square)."""
+    grown = F.max_pool2d(torch.from_numpy(mask.astype(np.float32))[None, None], 2 * radius + 1, 1, radius)
+    return grown[0, 0].numpy() > 0
+
+
+def pathfinder_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int, list[np.ndarray]]:
+    """A pathfinder image (3, size, size) uint8, its label and the two dots' centres (x, y)."""
+    width, radius = max(1, size // 64), size / 20          # line half-width and dot radius, in pixels
+    gap = int(radius) + width + 1                           # centre lines keep this far apart: nothing touches
+    taken = np.zeros((size, size), bool)
+    curves: list[np.ndarray] = []
+    while len(curves) < PATHFINDER_CURVES:
+        points = _curve(rng, size, rng.uniform(0.5, 0.8) * size)
+        pix = np.round(points).astype(int)
+        if taken[pix[:, 1], pix[:, 0]].any():
+            if rng.random() < 0.02:           # a crowded canvas: start it again
+                taken[:], curves = False, []
+            continue
+        line = np.zeros((size, size), bool)
+        line[pix[:, 1], pix[:, 0]] = True
+        taken |= _dilate(line, gap)
+        curves.append(points)
+    label = int(rng.integers(2))
+    dots = [curves[0][0], curves[0][-1] if label else curves[1][-1]]
+    canvas = np.zeros((size, size), bool)
+    for points in curves:
+        pix = np.round(points).astype(int)
+        canvas[pix[:, 1], pix[:, 0]] = True
+    canvas = _dilate(canvas, width)
+    yy, xx = np.mgrid[:size, :size]
+    for x, y in dots:
+        canvas[(xx - x) ** 2 + (yy - y) ** 2 <= radius ** 2] = True
+    return np.repeat(canvas[None].astype(np.uint8) * 255, 3, axis=0), label, dots
+
+
+def _pathfinder(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
+    return pathfinder_scene(rng, size)[:2]
+
+
+def _glyph_bank() -> np.ndarray:
+    """(MATCH_GLYPHS, 5, 5) distinct binary shapes, the same in every run."""
+    rng = np.random.default_rng(1234)
+    bank: list[np.ndarray] = []
+    while len(bank) < MATCH_GLYPHS:
+        glyph = rng.random((5, 5)) < 0.5
+        if 8 <= glyph.sum() <= 17 and all((glyph != g).sum() >= 6 for g in bank):
+            bank.append(glyph)
+    return np.stack(bank)
+
+
+_GLYPHS = _glyph_bank()
+
+
+def _match(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
+    cell = size // 8                          # an 8 x 8 grid; a glyph fills most of a cell
+    scale = max(1, (cell - 2) // 5)
+    shapes = rng.choice(MATCH_GLYPHS, MATCH_CANDIDATES, replace=False)
+    target = int(rng.integers(MATCH_CANDIDATES))
+    colours = rng.permutation(MATCH_CANDIDATES)
+    free = [(r, c) for r in range(8) for c in range(8) if r >= 2 or c >= 2]   # the corner 2 x 2 cells hold the query
+    cells = rng.choice(len(free), MATCH_CANDIDATES, replace=False)
+    image = np.zeros((3, size, size), np.uint8)
+
+    def draw(shape: int, row: int, col: int, colour: np.ndarray, jitter: bool) -> None:
+        pixels = np.kron(_GLYPHS[shape], np.ones((scale, scale), bool))
+        room = cell - pixels.shape[0]
+        dy, dx = rng.integers(0, room + 1, 2) if jitter else (room // 2, room // 2)
+        y, x = row * cell + dy, col * cell + dx
+        image[:, y:y + pixels.shape[0], x:x + pixels.shape[1]][:, pixels] = colour[:, None]
+
+    draw(int(shapes[target]), 0, 0, np.array([255, 255, 255], np.uint8), jitter=False)
+    for i, cell_index in enumerate(cells):
+        row, col = free[cell_index]
+        draw(int(shapes[i]), row, col, MATCH_PALETTE[colours[i]], jitter=True)
+    return image, int(colours[target])
+
+
+TASKS = {"pathfinder": (_pathfinder, 2), "match": (_match, MATCH_CANDIDATES)}
+
+
+def _generate_range(task: str, split: str, size: int, seed: int, start: int, stop: int) -> tuple[np.ndarray, list[int]]:
+    pairs = [TASKS[task][0](_rng(seed, split, i), size) for i in range(start, stop)]
+    return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
+
+
+def generate(task: str, split: str, size: int, count: int, seed: int = 0,
+             processes: int | None = None) -> tuple[Tensor, Tensor]:
+    """Images (count, 3, size, size) uint8 and labels (count,) int64 of a built-in task's split.
+
+    Large splits are drawn in `processes` worker processes (default: the CPU count); the result is the
+    same for any number, since each image depends on (seed, split, index) alone."""
+    if task not in TASKS:
+        raise ValueError(f"unknown built-in task {task!r}; choose one of {', '.join(TASKS)}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
+    if not MIN_SIZE <= size <= MAX_SIZE or size % 32:
+        raise ValueError(f"built-in tasks have sizes {MIN_SIZE}..{MAX_SIZE} divisible by 32; got {size}")
+    if count < 1:
+        raise ValueError(f"count must be >= 1; got {count}")
+    processes = min(processes or os.cpu_count() or 1, max(1, count // 500))
+    bounds = np.linspace(0, count, processes + 1).astype(int)
+    jobs = [(task, split, size, seed, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    if processes == 1:
+        parts = [_generate_range(*jobs[0])]
+    else:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = list(pool.map(_generate_range, *zip(*jobs)))
+    images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
+    return images, torch.tensor([label for p in parts for label in p[1]], dtype=torch.int64)
+
+
+def num_classes(task: str) -> int:
+    if task not in TASKS:
+        raise ValueError(f"unknown built-in task {task!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[task][1]
