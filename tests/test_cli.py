@@ -58,8 +58,13 @@ def test_cuda_without_gpu_is_a_clear_error(capsys, monkeypatch):
     assert "torch sees no CUDA GPU; use --device cpu" in capsys.readouterr().err
 
 
-def test_demo(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--device", "cpu", "--res", "64,128", "--repeats", "1"]) == 0
+def test_demo(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SAGA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("saga_attention.demo.DEMO_TRAINING", ["data=match", "img_size=64", "train_size=32",
+                                                              "val_size=16", "batch_size=16", "workers=0"])
+    assert main(["demo", "--out", str(tmp_path / "runs"), "--device", "cpu", "--res", "64,128", "--repeats", "1",
+                 "--train-epochs", "1"]) == 0
+    tmp_path = tmp_path / "runs"
     (run,) = tmp_path.iterdir()
     assert {"report.md", "decomposition.json", "bench.json", "bench.md", "bench.png"} <= {p.name for p in run.iterdir()}
     dec = json.loads((run / "decomposition.json").read_text())
@@ -67,6 +72,8 @@ def test_demo(tmp_path, capsys):
     assert dec["materialized"]["peak_mem_mib"] > dec["decomposed"]["peak_mem_mib"]
     report = (run / "report.md").read_text()
     assert "Relative error between the two" in report and "| saga_pvt_tiny |" in report
+    assert "## 3. A short training run" in report and "| linear_pvt_tiny | " in report
+    assert (run / "rank" / "rank.png").exists() and (run / "train-saga_pvt_tiny" / "curves.png").exists()
     assert str(run / "report.md") in capsys.readouterr().out
 
 

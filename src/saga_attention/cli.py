@@ -1,7 +1,9 @@
-"""The `saga` command: models, bench, report, demo. Argument parsing only; the work lives in the modules."""
+"""The `saga` command: models, bench, report, demo, train, eval, rank. Argument parsing only; the work
+lives in the modules."""
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -11,6 +13,8 @@ from .bench import (environment, markdown, model_stats, new_run_dir, plot, read_
                     suite_parts, write_json)
 from .demo import DEMO_RESOLUTIONS, run_demo
 from .models import list_models
+from .study import run_rank
+from .train import PRESETS, load_config, run_eval, to_yaml, train
 
 
 def _csv(text: str) -> list[str]:
@@ -66,7 +70,39 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    run_demo(args.out, args.device, args.res, args.dtype, args.repeats, args.command)
+    run_demo(args.out, args.device, args.res, args.dtype, args.repeats, args.command, args.train_epochs)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise ValueError(f"--resume needs a run folder of saga train; {str(run_dir)!r} has no config.yaml")
+        config = load_config(run_dir / "config.yaml", args.overrides)
+    else:
+        config, run_dir = load_config(args.config, args.overrides), None
+    if args.print_config:
+        print(to_yaml(config), end="")
+        return 0
+    train(config, run_dir, resume=bool(args.resume), command=args.command)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    metrics = run_eval(args.checkpoint, args.overrides)
+    print(f"{metrics['model']} on {metrics['data']} ({metrics['images']} images): top-1 {metrics['top1']:.2f}%, "
+          f"top-5 {metrics['top5']:.2f}%, loss {metrics['loss']:.4f}"
+          + (f"; skipped {metrics['skipped']} unreadable file(s)" if metrics["skipped"] else ""))
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else new_run_dir("runs", "rank")
+    device = str(resolve_device(args.device))
+    run_rank(args.sources, out, args.res, args.images, args.image_dir, args.map_tokens, device)
     return 0
 
 
@@ -109,7 +145,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--res", type=_ints, default=list(DEMO_RESOLUTIONS), help="comma-separated resolutions")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--train-epochs", type=int, default=4,
+                   help="epochs of the short training run on a built-in task (0 leaves it out)")
     p.set_defaults(func=cmd_demo)
+
+    overrides_help = "settings as key=value (e.g. model=linear_pvt_tiny epochs=10 data=/path/imagenet); " \
+                     "saga train --print-config lists them all"
+    p = sub.add_parser("train", help="train an image classifier on a built-in task or an ImageNet-layout folder; "
+                                     "run it under torchrun for several GPUs")
+    p.add_argument("overrides", nargs="*", help=overrides_help)
+    p.add_argument("--config", help=f"a preset ({', '.join(PRESETS)}) or a YAML file of settings "
+                                    "(default: the procedural preset)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in this folder from its last checkpoint")
+    p.add_argument("--print-config", action="store_true", help="print the resolved settings and exit")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="top-1, top-5 and loss of a checkpoint on a validation set")
+    p.add_argument("checkpoint", help="a run folder of saga train (uses its config.yaml and best weights) or a "
+                                      ".safetensors file (then give model=... and data=...)")
+    p.add_argument("overrides", nargs="*", help=overrides_help)
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("rank", help="per-layer rank of attention states and maps (the paper's rank curves)")
+    p.add_argument("sources", nargs="+", help="run folders of saga train (trained weights, validation images) "
+                                              "or model names (fresh weights), e.g. linear_pvt_tiny saga_pvt_tiny")
+    p.add_argument("--images", type=int, default=8, help="how many images (default 8)")
+    p.add_argument("--image-dir", help="a folder of class folders to take the images from (default: the run's "
+                                       "validation set; for model names, scikit-image's photographs)")
+    p.add_argument("--res", type=int, default=224, help="image size for model names (runs use their own)")
+    p.add_argument("--map-tokens", type=int, default=64, help="query tokens in each attention map")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="output folder (default runs/rank-<time>)")
+    p.set_defaults(func=cmd_rank)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""`saga demo`: the gate decomposition on real photographs, then pvt_tiny against saga_pvt_tiny."""
+"""`saga demo`: the gate decomposition on real photographs, pvt_tiny against saga_pvt_tiny, then a short
+training run of saga_pvt_tiny and linear_pvt_tiny on a built-in task with their rank curves."""
 from __future__ import annotations
 
 import json
@@ -7,22 +8,28 @@ from typing import Sequence
 
 from .analysis import check_decomposition, load_photos
 from .bench import environment, markdown, new_run_dir, plot, resolve_device, run_sweep, write_json
+from .study import run_rank
+from .train import load_config, train
 
 DEMO_MODELS = ("pvt_tiny", "saga_pvt_tiny")
 DEMO_RESOLUTIONS = (224, 512, 1024)
+DEMO_TRAINED = ("linear_pvt_tiny", "saga_pvt_tiny")
+DEMO_TRAINING = ["data=match", "img_size=64", "train_size=1000", "val_size=250", "batch_size=50", "warmup_epochs=1",
+                 "workers=0"]
 
 
 def run_demo(out_root: str | Path = "runs", device: str = "auto", resolutions: Sequence[int] = DEMO_RESOLUTIONS,
-             dtype: str = "fp32", repeats: int = 5, command: str = "saga demo") -> Path:
-    """Write decomposition.json, bench.json/.md/.png and report.md into a new run folder; return it."""
+             dtype: str = "fp32", repeats: int = 5, command: str = "saga demo", train_epochs: int = 4) -> Path:
+    """Write decomposition.json, bench.json/.md/.png, train-<model>/ and rank/ folders and report.md into a
+    new run folder; return it. train_epochs=0 leaves the training part out."""
     dev = resolve_device(device)
     run_dir = new_run_dir(out_root, "demo")
-    print(f"[1/2] gate decomposition on real photographs ({dev})", flush=True)
+    print(f"[1/3] gate decomposition on real photographs ({dev})", flush=True)
     decomposition = check_decomposition(load_photos(), device=dev)
     (run_dir / "decomposition.json").write_text(json.dumps(decomposition, indent=2) + "\n")
     print(f"      decomposed vs materialized: relative error {decomposition['relative_error']:.2e}", flush=True)
 
-    print(f"[2/2] benchmark {' vs '.join(DEMO_MODELS)} at {', '.join(map(str, resolutions))} ({dev}, {dtype})",
+    print(f"[2/3] benchmark {' vs '.join(DEMO_MODELS)} at {', '.join(map(str, resolutions))} ({dev}, {dtype})",
           flush=True)
     records = run_sweep(DEMO_MODELS, resolutions, [1], [dtype], dev, ["inference"], warmup=2, repeats=repeats)
     env = environment(dev)
@@ -30,10 +37,47 @@ def run_demo(out_root: str | Path = "runs", device: str = "auto", resolutions: S
     table = markdown(records)
     (run_dir / "bench.md").write_text(table)
     plot(records, run_dir / "bench.png")
-    (run_dir / "report.md").write_text(_report(decomposition, table, env, command))
     print(table)
+    training = ""
+    if train_epochs > 0:
+        print(f"[3/3] {train_epochs} epochs of {' and '.join(DEMO_TRAINED)} on the built-in task 'match', then their "
+              "rank curves", flush=True)
+        summaries = {}
+        for name in DEMO_TRAINED:
+            config = load_config(None, [*DEMO_TRAINING, f"model={name}", f"epochs={train_epochs}", f"device={dev}"])
+            summaries[name] = train(config, run_dir / f"train-{name}", command=command)
+        ranks = run_rank([str(run_dir / f"train-{name}") for name in DEMO_TRAINED], run_dir / "rank", device=str(dev))
+        training = _training_report(summaries, ranks, config)
+    (run_dir / "report.md").write_text(_report(decomposition, table, env, command) + training)
     print(f"report: {run_dir / 'report.md'}  (plot: {run_dir / 'bench.png'})")
     return run_dir
+
+
+def _training_report(summaries: dict[str, dict], ranks: dict[str, list[dict]], config) -> str:
+    from .analysis.rank import summarize
+
+    rows = "\n".join(f"| {name} | {s['last']['val_top1']:.1f}% | {s['best_top1']:.1f}% | "
+                     f"{s['last']['train_loss']:.3f} |" for name, s in summaries.items())
+    return f"""
+## 3. A short training run on the built-in task 'match', and the rank of the attention states
+
+Both models, {config.epochs} epochs on {config.train_size} images of the retrieval task (64x64, 4 classes: the
+colour of the glyph that matches the query in the corner; chance is 25%), evaluated on {config.val_size} others. A few
+CPU minutes are far too short to learn the task: this shows the pipeline (`saga train`, `saga
+rank`), not the accuracy claim, which the GPU study in benchmarks/results/ measures.
+
+| model | last top-1 | best top-1 | last train loss |
+|---|---|---|---|
+{rows}
+
+Effective rank of the KV state (as a fraction of full rank) and of the attention map, averaged
+over layers (`rank/rank.json` has every layer):
+
+{summarize({name.replace('train-', ''): r for name, r in ranks.items()})}
+![rank curves](rank/rank.png)
+
+Training curves: `train-<model>/curves.png`.
+"""
 
 
 def _report(dec: dict, table: str, env: dict, command: str) -> str:

@@ -67,6 +67,19 @@ class AttentionBase(nn.Module):
     def attend(self, q: Tensor, kv: list[Tensor], kv_tokens: Tensor, H: int, W: int, kv_hw: tuple[int, int]) -> Tensor:
         raise NotImplementedError
 
+    # Linear kinds keep a d x d state S = sum_j K_j^T V_j; softmax attention has none.
+    has_state = True
+
+    def terms(self, q: Tensor, kv: list[Tensor], kv_tokens: Tensor, kv_hw: tuple[int, int]) -> tuple[Tensor, ...]:
+        """Q (B, N, h, d), K (B, M, h, d), V (B, M, h, dv) as the attention combines them (features and
+        gates applied; for softmax, Q scaled): for analysis."""
+        raise NotImplementedError
+
+    def attention_terms(self, x: Tensor, H: int, W: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Q, K, V of `terms` for tokens x (B, N, C), each (B, h, tokens, width), in fp32."""
+        q, kv, kv_tokens, kv_hw = self.project(x, H, W)
+        return tuple(t.float().transpose(1, 2) for t in self.terms(q, kv, kv_tokens, kv_hw))
+
     def init_weights(self) -> None:
         """Kind-specific initialisation, run by models after their generic one (default: nothing)."""
 

@@ -29,6 +29,9 @@ class LinearAttention(LinearAttentionBase):
                  attn_drop: float = 0.0, proj_drop: float = 0.0, eps: float = 1e-6) -> None:
         super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, (dim, dim), eps)
 
+    def terms(self, q, kv, kv_tokens, kv_hw) -> tuple[Tensor, Tensor, Tensor]:
+        return F.relu(self.split_heads(q)), F.relu(self.split_heads(kv[0])), self.split_heads(kv[1])
+
     def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:
         k, v = kv  # SAGA with its gates off: relu features, applied inside the op
         q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
@@ -63,6 +66,9 @@ class FocusedLinearAttention(LinearAttentionBase):
         """(B, N, C) projections -> (B, N, h, d) focused fp32 features."""
         x = (F.relu(x.float()) + 1e-6) / F.softplus(self.scale.float())
         return self.split_heads(focus(x, self.focusing_factor))
+
+    def terms(self, q, kv, kv_tokens, kv_hw) -> tuple[Tensor, Tensor, Tensor]:
+        return self.features(q), self.features(kv[0]), self.split_heads(kv[1])
 
     def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:
         k, v = kv

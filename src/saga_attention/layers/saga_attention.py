@@ -79,10 +79,21 @@ class SAGAAttention(LinearAttentionBase):
         """(B, M, gate_width) -> (B, M, h, d); a per-head gate is broadcast over the head's channels."""
         return self.split_heads(logits).expand(*logits.shape[:2], self.num_heads, self.head_dim)
 
+    def head_gates(self, kv: list[Tensor], kv_tokens: Tensor, kv_hw: tuple[int, int]) -> tuple[Tensor, Tensor | None]:
+        """Gate logits g_k, g_v (B, M, h, d); g_v is None without the value gate."""
+        gates = [self.heads_gate(g) for g in self.gate_logits(kv, kv_tokens, kv_hw)]
+        return gates if self.num_gates == 2 else (gates[0], None)
+
+    def terms(self, q, kv, kv_tokens, kv_hw) -> tuple[Tensor, Tensor, Tensor]:
+        phi = FEATURE_MAPS[self.feature_map]
+        g_k, g_v = self.head_gates(kv, kv_tokens, kv_hw)
+        v = self.split_heads(kv[1])
+        return (phi(self.split_heads(q)), torch.sigmoid(g_k) * phi(self.split_heads(kv[0])),
+                v if g_v is None else torch.sigmoid(g_v) * v)
+
     def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:
         k, v = kv[0], kv[1]
-        gates = [self.heads_gate(g) for g in self.gate_logits(kv, kv_tokens, kv_hw)]
-        g_k, g_v = gates if self.num_gates == 2 else (gates[0], None)
+        g_k, g_v = self.head_gates(kv, kv_tokens, kv_hw)
         out = saga_attention(self.split_heads(q), self.split_heads(k), self.split_heads(v), g_k, g_v,
                              self.feature_map, self.eps, self.backend, self.normalizer)  # (B, N, h, d)
         return merge_heads(out) + self.dwc(v, kv_hw, (H, W))

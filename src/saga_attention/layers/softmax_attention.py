@@ -35,5 +35,10 @@ class SoftmaxAttention(AttentionBase):
             out = F.dropout(attn, drop) @ v
         return merge_heads(out.transpose(1, 2))  # (B, N, C)
 
+    has_state = False
+
+    def terms(self, q, kv, kv_tokens, kv_hw) -> tuple[Tensor, Tensor, Tensor]:
+        return self.split_heads(q) * self.scale, self.split_heads(kv[0]), self.split_heads(kv[1])
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, impl={self.impl}"

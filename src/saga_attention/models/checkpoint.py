@@ -11,14 +11,28 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 FORMAT = "saga-attention"
+TRAIN_STATE = "train-state"    # metadata "kind" of a training checkpoint; its model weights are under "model."
+
+
+def cpu_tensors(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+    """A state_dict's tensors, detached, contiguous and on the CPU, with `prefix` before each key."""
+    return {prefix + k: v.detach().contiguous().cpu() for k, v in state.items()}
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write the model's state_dict to `path` (safetensors) via a temporary file and an atomic rename."""
+    return write_safetensors(cpu_tensors(model.state_dict()), path, {"model": model_name(model)})
+
+
+def model_name(model: nn.Module) -> str:
+    return getattr(model, "model_name", type(model).__name__)
+
+
+def write_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> Path:
+    """Write tensors and string metadata to `path` atomically (a temporary file, then a rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = {"format": FORMAT, "model": getattr(model, "model_name", type(model).__name__)}
+    metadata = {"format": FORMAT, **metadata}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -44,9 +58,12 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Load weights saved by `save_checkpoint`, strictly: another model, missing or unexpected
-    keys, or a shape mismatch each raise a ValueError that names them."""
+    """Load weights saved by `save_checkpoint` (or the model weights of a training checkpoint),
+    strictly: another model, missing or unexpected keys, or a shape mismatch each raise a
+    ValueError that names them."""
     tensors, metadata = read_checkpoint(path)
+    if metadata.get("kind") == TRAIN_STATE:
+        tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     expected = getattr(model, "model_name", None)
     saved = metadata.get("model")
     if expected and saved and saved != expected:
