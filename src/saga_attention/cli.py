@@ -14,7 +14,7 @@ from .bench import (environment, markdown, model_stats, new_run_dir, plot, read_
 from .demo import DEMO_RESOLUTIONS, run_demo
 from .models import list_models
 from .study import run_rank
-from .train import PRESETS, load_config, run_eval, to_yaml, train
+from .train import PRESETS, load_config, run_config, run_eval, to_yaml, train
 
 
 def _csv(text: str) -> list[str]:
@@ -77,9 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir = Path(args.resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise ValueError(f"--resume needs a run folder of saga train; {str(run_dir)!r} has no config.yaml")
-        config = load_config(run_dir / "config.yaml", args.overrides)
+        config = run_config(run_dir, args.overrides)
     else:
         config, run_dir = load_config(args.config, args.overrides), None
     if args.print_config:

@@ -12,8 +12,8 @@ from .analysis import load_photos
 from .analysis.rank import model_ranks, plot_rank_curves, summarize
 from .data import TASKS, EvalTransform, ImageFolder, collate, generate, normalize
 from .models import create_model, list_models, load_checkpoint
-from .train.config import load_config
-from .train.loop import BEST
+from .train.data import class_names
+from .train.loop import BEST, build_model, run_config
 
 
 def folder_images(root: str | Path, size: int, count: int) -> Tensor:
@@ -31,16 +31,11 @@ def source_model(source: str, size: int, count: int, images_dir: str | None) -> 
     weights; images from `images_dir` or scikit-image's photographs)."""
     path = Path(source)
     if path.is_dir():
-        if not (path / "config.yaml").is_file():
-            raise ValueError(f"{source!r} is not a run folder of saga train (it has no config.yaml)")
-        config = load_config(path / "config.yaml")
-        builtin = config.data in TASKS
-        classes = TASKS[config.data][1] if builtin else len(ImageFolder(Path(config.data) / "train", None).classes)
-        model = create_model(config.model, num_classes=classes, img_size=config.img_size, **config.model_kwargs)
-        load_checkpoint(model, path / BEST)
+        config = run_config(path)
+        model = load_checkpoint(build_model(config, len(class_names(config))), path / BEST)
         if images_dir:
             return model, folder_images(images_dir, config.img_size, count)
-        if builtin:
+        if config.data in TASKS:
             return model, generate(config.data, "val", config.img_size, count, config.data_seed)[0]
         return model, folder_images(Path(config.data) / "val", config.img_size, count)
     if source not in list_models():

@@ -1,7 +1,7 @@
 """Data: ImageNet-layout folders, the built-in procedural tasks, transforms and mixup / cutmix."""
-from .folder import ImageFolder, TensorImages, collate
+from .folder import ImageFolder, TensorImages, class_folders, collate
 from .procedural import TASKS, generate, num_classes
 from .transforms import EvalTransform, TrainTransform, mix_batch, normalize, soft_targets
 
-__all__ = ["EvalTransform", "ImageFolder", "TASKS", "TensorImages", "TrainTransform", "collate", "generate",
-           "mix_batch", "normalize", "num_classes", "soft_targets"]
+__all__ = ["EvalTransform", "ImageFolder", "TASKS", "TensorImages", "TrainTransform", "class_folders", "collate",
+           "generate", "mix_batch", "normalize", "num_classes", "soft_targets"]

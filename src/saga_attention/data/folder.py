@@ -16,6 +16,18 @@ from torch.utils.data import Dataset
 Sample = tuple["Tensor | None", int, str]
 
 
+def class_folders(root: str | os.PathLike) -> list[str]:
+    """The sorted class folder names of an ImageNet-layout split folder (ValueError if there are none)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"image folder {str(root)!r} does not exist; expected <root>/<class>/<image> "
+                         "folders (ImageNet layout)")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not found:
+        raise ValueError(f"{str(root)!r} has no class folders; expected <root>/<class>/<image>")
+    return found
+
+
 class ImageFolder(Dataset):
     """`root/<class>/<file>` for every class folder; any file Pillow opens is an image.
 
@@ -26,12 +38,7 @@ class ImageFolder(Dataset):
     def __init__(self, root: str | os.PathLike, transform: Callable[[Image.Image], Tensor],
                  classes: Sequence[str] | None = None) -> None:
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise ValueError(f"image folder {str(self.root)!r} does not exist; expected <root>/<class>/<image> "
-                             "folders (ImageNet layout)")
-        found = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if not found:
-            raise ValueError(f"{str(self.root)!r} has no class folders; expected <root>/<class>/<image>")
+        found = class_folders(self.root)
         self.classes = list(classes) if classes is not None else found
         unknown = sorted(set(found) - set(self.classes))
         if unknown:

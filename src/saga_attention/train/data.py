@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data import TASKS, EvalTransform, ImageFolder, TensorImages, TrainTransform, collate, generate
+from ..data import TASKS, EvalTransform, ImageFolder, TensorImages, TrainTransform, class_folders, collate, generate
 from ..models.checkpoint import read_checkpoint, write_safetensors
 from .config import TrainConfig
 from .distributed import Process
@@ -41,21 +41,38 @@ def builtin_split(task: str, split: str, size: int, count: int, seed: int) -> tu
     return images, labels
 
 
-def build_datasets(config: TrainConfig) -> Datasets:
-    """config.data names a built-in task, or a folder holding train/ and val/ (ImageNet layout)."""
-    if config.data in TASKS:
-        classes = [str(i) for i in range(TASKS[config.data][1])]
-        parts = [builtin_split(config.data, split, config.img_size, count, config.data_seed)
-                 for split, count in (("train", config.train_size), ("val", config.val_size))]
-        return Datasets(TensorImages(*parts[0], classes, hflip=config.hflip), TensorImages(*parts[1], classes),
-                        classes, f"built-in task {config.data!r} (seed {config.data_seed})")
+def _folder_root(config: TrainConfig) -> Path:
     root = Path(config.data)
     if not (root / "train").is_dir() or not (root / "val").is_dir():
         raise ValueError(f"data={config.data!r} is neither a built-in task ({', '.join(TASKS)}) nor a folder "
                          "with train/ and val/ subfolders (ImageNet layout: <split>/<class>/<image>)")
-    train = ImageFolder(root / "train", TrainTransform(config.img_size, tuple(config.crop_scale), config.hflip))
-    val = ImageFolder(root / "val", EvalTransform(config.img_size), classes=train.classes)
-    return Datasets(train, val, train.classes, f"folder {str(root)!r}")
+    return root
+
+
+def class_names(config: TrainConfig) -> list[str]:
+    """The classes in label order: a built-in task's, or the training folder's class folders."""
+    if config.data in TASKS:
+        return [str(i) for i in range(TASKS[config.data][1])]
+    return class_folders(_folder_root(config) / "train")
+
+
+def val_dataset(config: TrainConfig, classes: list[str]) -> Dataset:
+    if config.data in TASKS:
+        split = builtin_split(config.data, "val", config.img_size, config.val_size, config.data_seed)
+        return TensorImages(*split, classes)
+    return ImageFolder(_folder_root(config) / "val", EvalTransform(config.img_size), classes=classes)
+
+
+def build_datasets(config: TrainConfig) -> Datasets:
+    """config.data names a built-in task, or a folder holding train/ and val/ (ImageNet layout)."""
+    classes = class_names(config)
+    if config.data in TASKS:
+        split = builtin_split(config.data, "train", config.img_size, config.train_size, config.data_seed)
+        train, source = TensorImages(*split, classes, hflip=config.hflip), f"built-in task {config.data!r}"
+    else:
+        transform = TrainTransform(config.img_size, tuple(config.crop_scale), config.hflip)
+        train, source = ImageFolder(_folder_root(config) / "train", transform, classes), f"folder {config.data!r}"
+    return Datasets(train, val_dataset(config, classes), classes, f"{source} (data seed {config.data_seed})")
 
 
 def shard(length: int, process: Process, shuffle_seed: int | None) -> list[int]:

@@ -16,7 +16,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,7 @@ from ..models import create_model, load_checkpoint, save_checkpoint
 from . import distributed
 from .checkpoint import load_train_state, save_train_state
 from .config import TrainConfig, load_config, to_yaml
-from .data import build_datasets, loader
+from .data import build_datasets, class_names, loader, val_dataset
 from .log import MetricsLog
 
 LAST, BEST = "last.safetensors", "best.safetensors"
@@ -130,6 +130,20 @@ def _seed(config: TrainConfig, epoch: int, rank: int) -> int:
     return (config.seed * 1_000_003 + epoch) * 1_009 + rank
 
 
+def build_model(config: TrainConfig, num_classes: int, **overrides) -> nn.Module:
+    """The model a config names, with its architecture overrides (model_kwargs) and `overrides`."""
+    return create_model(config.model, num_classes=num_classes, img_size=config.img_size,
+                        **config.model_kwargs, **overrides)
+
+
+def run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The config.yaml of a saga train run folder, with overrides; ValueError for any other folder."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ValueError(f"{str(run_dir)!r} is not a run folder of saga train (it has no config.yaml)")
+    return load_config(path, overrides)
+
+
 def run_dir_of(config: TrainConfig, process: distributed.Process) -> Path:
     """config.out, or a new runs/<model>-<data>-<time> folder named by rank 0 for every process."""
     if config.out:
@@ -162,8 +176,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, command: str, proce
                                              f"{process.world} process(es) on {process.device.type}\n")
     torch.manual_seed(config.seed)                       # the same initial weights on every process
     datasets = build_datasets(config)
-    model = create_model(config.model, num_classes=len(datasets.classes), img_size=config.img_size,
-                         drop_path_rate=config.drop_path, **config.model_kwargs).to(process.device)
+    model = build_model(config, len(datasets.classes), drop_path_rate=config.drop_path).to(process.device)
     ema = copy.deepcopy(model).requires_grad_(False) if config.ema_decay > 0 else None
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
     counters = {"epoch": 0, "best_top1": -1.0}
@@ -251,9 +264,7 @@ def eval_setup(checkpoint: str | Path, overrides: list[str]) -> tuple[Path, Trai
     weights file (the default config with the overrides, e.g. model=... data=... img_size=...)."""
     path = Path(checkpoint)
     if path.is_dir():
-        if not (path / "config.yaml").is_file():
-            raise ValueError(f"{str(path)!r} is not a run folder of saga train (it has no config.yaml)")
-        return path / BEST, load_config(path / "config.yaml", overrides)
+        return path / BEST, run_config(path, overrides)
     return path, load_config(None, overrides)
 
 
@@ -262,12 +273,9 @@ def run_eval(checkpoint: str | Path, overrides: list[str]) -> dict:
     weights, config = eval_setup(checkpoint, overrides)
     process = distributed.setup(config.device)
     try:
-        datasets = build_datasets(config)
-        model = create_model(config.model, num_classes=len(datasets.classes), img_size=config.img_size,
-                             **config.model_kwargs)
-        load_checkpoint(model, weights)
-        model.to(process.device)
-        metrics = evaluate(model, loader(datasets.val, config, process, None), config, process)
+        classes = class_names(config)
+        model = load_checkpoint(build_model(config, len(classes)), weights).to(process.device)
+        metrics = evaluate(model, loader(val_dataset(config, classes), config, process, None), config, process)
         return {"checkpoint": str(weights), "model": config.model, "data": config.data, **metrics}
     finally:
         distributed.teardown()
