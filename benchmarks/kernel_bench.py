@@ -70,22 +70,30 @@ def measure(b, n, h, d, dtype_name, copy_gbs, with_sdpa):
 
 
 def sweep_configs(b, n, h, d, dtype_name):
-    """Forward and forward+backward time of each launch configuration (the heuristic's alternatives)."""
-    rows, chosen = [], kernels.launch_config
+    """Each kernel's alternatives to the heuristic launch configuration, one kernel at a time (the
+    others keep theirs), and the grid size: forward time for the forward kernels, forward+backward
+    for the backward ones."""
+    rows, chosen, programs = [], kernels.launch_config, kernels._PROGRAMS_PER_SM
     x = inputs(b, n, h, d, DTYPES[dtype_name])
     xg = [t.requires_grad_() for t in inputs(b, n, h, d, DTYPES[dtype_name])]
     fn = lambda *t: sa.saga_attention(*t, backend="triton")  # noqa: E731
-    for block_n in (32, 64):
-        for warps in (4, 8):
-            for stages in (2, 3):
-                config = {"BLOCK_N": block_n, "num_warps": warps, "num_stages": stages}
-                kernels.launch_config = lambda *_: config  # noqa: B023
-                try:
-                    rows.append({**config, "D": d, "dtype": dtype_name, "fwd_ms": median_ms(lambda: fn(*x)),
-                                 "fwd_bwd_ms": median_ms(fwd_bwd(fn, xg))})
-                except Exception as err:  # a config that does not fit (registers, shared memory)
-                    rows.append({**config, "D": d, "dtype": dtype_name, "error": str(err)[:200]})
-    kernels.launch_config = chosen
+    trials = [(kernel, {"BLOCK_N": bn, "num_warps": w, "num_stages": s}, programs)
+              for kernel in kernels.KERNELS for bn in (32, 64, 128) for w in (4, 8) for s in (2, 3)]
+    trials += [(None, None, p) for p in (2, 8)]
+    for kernel, config, per_sm in trials:
+        kernels.launch_config = lambda name, *dims: config if name == kernel else chosen(name, *dims)  # noqa: B023
+        kernels._PROGRAMS_PER_SM = per_sm
+        config_used = config or chosen("state", d, d, DTYPES[dtype_name])
+        row = {"kernel": kernel or "all", **config_used, "programs_per_sm": per_sm, "D": d, "dtype": dtype_name}
+        try:
+            if kernel in (None, "state", "output"):
+                row["fwd_ms"] = median_ms(lambda: fn(*x))
+            if kernel in (None, "query_grad", "key_grad"):
+                row["fwd_bwd_ms"] = median_ms(fwd_bwd(fn, xg))
+        except Exception as err:  # a config that does not fit (registers, shared memory)
+            row["error"] = str(err)[:200]
+        rows.append(row)
+    kernels.launch_config, kernels._PROGRAMS_PER_SM = chosen, programs
     return rows
 
 
@@ -108,7 +116,8 @@ def main() -> None:
               f"({r['fwd_bwd_of_copy']:.0%}); torch {r['torch_fwd_ms']:.3f}/{r['torch_fwd_bwd_ms']:.3f} ms; "
               f"sdpa {r.get('sdpa_fwd_ms', float('nan')):.3f}/{r.get('sdpa_fwd_bwd_ms', float('nan')):.3f} ms")
     result = {"environment": environment(torch.device("cuda")), "copy_gbs": copy_gbs,
-              "heuristic_config_d64": kernels.launch_config(64, 64), "rows": rows}
+              "heuristic_config_d64": {k: kernels.launch_config(k, 64, 64, torch.bfloat16)
+                                                        for k in kernels.KERNELS}, "rows": rows}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     result["configs"] = sweep_configs(4, 262144, 4, 64, "bf16")

@@ -19,11 +19,14 @@ def main() -> None:
     parser.add_argument("--models", default="pvt_tiny,saga_pvt_tiny,linear_pvt_tiny")
     parser.add_argument("--res", type=int, default=1280)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--compile", action="store_true", help="profile torch.compile(model, fullgraph=True)")
     args = parser.parse_args()
     lines = []
     for spec in args.models.split(","):
         name, kwargs = parse_model_spec(spec)
         model = sa.create_model(name, **({"attn_kwargs": kwargs} if kwargs else {})).cuda().eval().bfloat16()
+        if args.compile:
+            model = torch.compile(model, fullgraph=True)
         x = torch.randn(args.batch, 3, args.res, args.res, device="cuda", dtype=torch.bfloat16)
         with torch.inference_mode():
             for _ in range(3):
@@ -33,7 +36,8 @@ def main() -> None:
                 model(x)
                 torch.cuda.synchronize()
         table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70)
-        lines += [f"== {spec}, {args.res}x{args.res}, batch {args.batch}, bf16 inference", table]
+        mode = "compiled" if args.compile else "eager"
+        lines += [f"== {spec}, {args.res}x{args.res}, batch {args.batch}, bf16 inference, {mode}", table]
         del model, x
         torch.cuda.empty_cache()
     text = "\n".join(lines)

@@ -32,3 +32,17 @@ def rel_err(x, ref, floor=1e-30):
     """||x - ref|| / max(||ref||, floor); NaN never passes."""
     assert not torch.isnan(x).any(), "NaN in output"
     return ((x.double() - ref.double()).norm() / ref.double().norm().clamp_min(floor)).item()
+
+
+def rederived_local(v, weight, bias, hw):
+    """The depth-wise conv of v (B, N, H, Dv) over the hw map, in float64, tap by tap with zero padding."""
+    B, N, H, Dv = v.shape
+    k = weight.shape[-1]
+    fmap = v.double().reshape(B, *hw, H * Dv)  # (B, h, w, C), channel c = head * Dv + d
+    padded = torch.zeros(B, hw[0] + k - 1, hw[1] + k - 1, H * Dv, dtype=torch.float64)
+    padded[:, k // 2:k // 2 + hw[0], k // 2:k // 2 + hw[1]] = fmap
+    out = torch.zeros_like(fmap) if bias is None else bias.double().expand_as(fmap).clone()
+    for dy in range(k):
+        for dx in range(k):
+            out = out + padded[:, dy:dy + hw[0], dx:dx + hw[1]] * weight[:, 0, dy, dx].double()
+    return out.reshape(B, N, H, Dv)

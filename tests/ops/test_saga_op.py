@@ -1,10 +1,12 @@
 """The SAGA op against an independent float64 re-derivation, forward and backward."""
+import re
+
 import pytest
 import torch
 
 import saga_attention as sa
 from saga_attention.ops import linear_attention, saga_attention_materialized, saga_attention_reference
-from saga_checks import make_inputs, rederived, rel_err
+from saga_checks import make_inputs, rederived, rederived_local, rel_err
 
 SHAPES = [  # (B, Nq, Nk, H, Dk, Dv): N = 1, primes, Nq != Nk, D from 16 to 128, Dk != Dv
     (1, 1, 1, 1, 16, 16),
@@ -102,6 +104,24 @@ def test_non_contiguous_inputs():
     assert rel_err(out, rederived(q, k, v, gk, gv)) < 1e-5
 
 
+@pytest.mark.parametrize("hw,ksize,bias", [((5, 7), 3, True), ((4, 4), 5, False), ((1, 9), 3, True)])
+def test_local_conv_matches_rederivation(hw, ksize, bias):
+    """The depth-wise conv of v that the op adds (SAGA's local branch), forward and backward, in float64."""
+    n, heads, dv = hw[0] * hw[1], 2, 24
+    q, k, v, gk, gv = (t.double().requires_grad_() for t in make_inputs(2, n, n, heads, 16, dv))
+    weight = torch.randn(heads * dv, 1, ksize, ksize, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(heads * dv, dtype=torch.float64, requires_grad=True) if bias else None
+    out = sa.saga_attention(q, k, v, gk, gv, conv_weight=weight, conv_bias=b, hw=hw)
+    ref = rederived(q, k, v, gk, gv) + rederived_local(v, weight, b, hw)
+    assert rel_err(out, ref) < 1e-10
+    params = [t for t in (q, k, v, gk, gv, weight, b) if t is not None]
+    grad_out = torch.randn_like(out)
+    grads = torch.autograd.grad(out, params, grad_out)
+    ref_grads = torch.autograd.grad(ref, params, grad_out)
+    for g, r in zip(grads, ref_grads):
+        assert rel_err(g, r) < 1e-10
+
+
 def good():
     return make_inputs(2, 8, 8, 2, 16, 16)
 
@@ -144,3 +164,20 @@ def test_bad_options_raise_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message) as info:
         sa.saga_attention(*good(), **kwargs)
     assert repr(next(iter(kwargs.values())))[:4] in str(info.value)  # the message names what came
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"conv_weight": torch.randn(32, 1, 3, 3)}, "hw must be the (height, width)"),
+        ({"conv_weight": torch.randn(32, 1, 3, 3), "hw": (3, 3)}, "Nq = Nk = height * width"),
+        ({"conv_weight": torch.randn(16, 1, 3, 3), "hw": (2, 4)}, "(32, 1, k, k)"),
+        ({"conv_weight": torch.randn(32, 1, 2, 2), "hw": (2, 4)}, "odd k"),
+        ({"conv_weight": torch.randn(32, 1, 3, 3), "conv_bias": torch.randn(16), "hw": (2, 4)},
+         "conv_bias must be (32,)"),
+        ({"conv_bias": torch.randn(32)}, "conv_bias was given without conv_weight"),
+    ],
+)
+def test_bad_local_conv_raises_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        sa.saga_attention(*good(), **kwargs)

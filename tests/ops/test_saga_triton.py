@@ -8,7 +8,7 @@ import torch
 
 import saga_attention as sa
 from saga_attention.ops.saga import HAS_TRITON, resolve_backend, triton_unsupported_reason
-from saga_checks import make_inputs, rederived, rel_err
+from saga_checks import make_inputs, rederived, rederived_local, rel_err
 
 pytestmark = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
 
@@ -122,13 +122,33 @@ def test_triton_backend_refuses_what_it_cannot_take(inputs, message):
     assert sa.saga_attention(*on_device(inputs), backend="auto").shape[-1] == inputs[2].shape[-1]
 
 
+@pytest.mark.parametrize("hw,ksize,dv,dtype", [((5, 7), 3, 24, torch.float32), ((6, 4), 5, 16, torch.float16)])
+def test_local_conv_in_the_output_kernel(poisoned, hw, ksize, dv, dtype):
+    """The depth-wise conv of v added in the output kernel: against float64, forward and every gradient."""
+    n, heads = hw[0] * hw[1], 2
+    inputs = on_device(make_inputs(2, n, n, heads, 16, dv, dtype=dtype), requires_grad=True)
+    weight, bias = (t.to(DEVICE).requires_grad_() for t in (torch.randn(heads * dv, 1, ksize, ksize),
+                                                             torch.randn(heads * dv)))
+    ref_params = [t.detach().cpu().double().requires_grad_() for t in (*inputs, weight, bias)]
+    out = sa.saga_attention(*inputs, conv_weight=weight, conv_bias=bias, hw=hw, backend="triton")
+    ref = rederived(*ref_params[:5]) + rederived_local(ref_params[2], *ref_params[5:], hw)
+    assert rel_err(out.cpu(), ref) < TOL[dtype]
+    grad_out = torch.randn(ref.shape, dtype=dtype)
+    grads = torch.autograd.grad(out, [*inputs, weight, bias], grad_out.to(DEVICE))
+    ref_grads = torch.autograd.grad(ref, ref_params, grad_out.double())
+    for name, g, r in zip(["q", "k", "v", "g_k", "g_v", "weight", "bias"], grads, ref_grads):
+        assert rel_err(g.cpu(), r, floor=1e-6) < TOL[dtype], name
+
+
 def test_custom_op_registration():
     """Schema, fake (meta) implementation and autograd registration, as torch.library checks them."""
     from saga_attention.ops.saga.triton import saga_forward
 
     q, k, v, gk, gv = on_device(make_inputs(1, 20, 20, 2, 16, 16), requires_grad=True)
-    torch.library.opcheck(saga_forward, (q, k, v, gk, gv, "relu", 1e-6, "gated"),
-                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    weight, bias = (t.to(DEVICE).requires_grad_() for t in (torch.randn(32, 1, 3, 3), torch.randn(32)))
+    for local in ((None, None, 0, 0), (weight, bias, 4, 5)):
+        torch.library.opcheck(saga_forward, (q, k, v, gk, gv, "relu", 1e-6, "gated", *local),
+                              test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
 
 def test_traces_under_torch_compile_fullgraph():

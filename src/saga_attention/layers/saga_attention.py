@@ -94,9 +94,15 @@ class SAGAAttention(LinearAttentionBase):
     def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:
         k, v = kv[0], kv[1]
         g_k, g_v = self.head_gates(kv, kv_tokens, kv_hw)
+        # The op adds the depth-wise conv of v in its output kernel, unless the conv needs upsampling or
+        # torch.compile is tracing: inductor fuses the conv's copy and add itself, and ran 2.5% faster so.
+        fused_conv = tuple(kv_hw) == (H, W) and not torch.compiler.is_compiling()
+        conv = self.dwc.conv
         out = saga_attention(self.split_heads(q), self.split_heads(k), self.split_heads(v), g_k, g_v,
-                             self.feature_map, self.eps, self.backend, self.normalizer)  # (B, N, h, d)
-        return merge_heads(out) + self.dwc(v, kv_hw, (H, W))
+                             self.feature_map, self.eps, self.backend, self.normalizer,
+                             conv.weight if fused_conv else None, conv.bias if fused_conv else None,
+                             (H, W))  # (B, N, h, d)
+        return merge_heads(out) if fused_conv else merge_heads(out) + self.dwc(v, kv_hw, (H, W))
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, feature_map={self.feature_map}, gate_source={self.gate_source}, "

@@ -6,6 +6,7 @@ import importlib.util
 from torch import Tensor
 
 from .inputs import check_choice
+from .local import check_local_conv, local_conv
 from .reference import (
     FEATURE_MAPS,
     check_saga_inputs,
@@ -64,6 +65,9 @@ def saga_attention(
     eps: float = 1e-6,
     backend: str = "auto",
     normalizer: str = "gated",
+    conv_weight: Tensor | None = None,
+    conv_bias: Tensor | None = None,
+    hw: tuple[int, int] | None = None,
 ) -> Tensor:
     """SAGA linear attention, non-causal, layout (B, N, H, D).
 
@@ -72,11 +76,16 @@ def saga_attention(
     v, g_v: (B, Nk, H, Dv), values and value-gate logits; a gate given as None is off.
     feature_map: "relu" | "elu1" | "none". normalizer: "gated" (z = sum a*phi(k)) | "ungated".
     backend: "auto" (Triton on CUDA, PyTorch elsewhere) | "torch" | "triton".
+    conv_weight (H*Dv, 1, k, k), conv_bias (H*Dv,) and hw = (height, width) add the depth-wise conv of v
+    over the token map (the local branch; needs Nq = Nk = height * width); the Triton backend adds it in
+    its output kernel, reading v in place.
     Returns (B, Nq, H, Dv) in v's dtype; the state is accumulated in fp32.
     """
     check_saga_inputs(q, k, v, g_k, g_v, feature_map, eps, normalizer)
+    check_local_conv(q, v, conv_weight, conv_bias, hw)
     if resolve_backend(backend, q, k, v) == "triton":
         from .triton import saga_attention_triton
 
-        return saga_attention_triton(q, k, v, g_k, g_v, feature_map, eps, normalizer)
-    return saga_attention_torch(q, k, v, g_k, g_v, feature_map, eps, normalizer)
+        return saga_attention_triton(q, k, v, g_k, g_v, feature_map, eps, normalizer, conv_weight, conv_bias, hw)
+    out = saga_attention_torch(q, k, v, g_k, g_v, feature_map, eps, normalizer)
+    return out if conv_weight is None else out + local_conv(v, conv_weight, conv_bias, hw)

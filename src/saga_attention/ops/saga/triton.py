@@ -4,17 +4,19 @@ Inputs are read in place through their strides, in the (B, N, H, D) layout: the 
 slices go in without copies. The feature map and the sigmoid gates are applied to tiles as they
 are loaded, so gated copies of k and v never exist in memory; S and z are summed in fp32.
 
-    forward   _state_kernel      grid (splits, B*H)          partial S, z over a chunk of keys
-              (torch .sum)                                   S, z: deterministic sum of the partials
-              _output_kernel     grid (cdiv(Nq, BLOCK), B*H) o = phi(q) S / (phi(q) . z + eps)
-    backward  _query_grad_kernel grid (splits, B*H)          dq, partial dS and dz over a chunk of queries
-              (torch .sum)                                   dS, dz
-              _key_grad_kernel   grid (cdiv(Nk, BLOCK), B*H) dk, dv, dg_k, dg_v
+    forward   _state_kernel      grid (splits, B*H)  partial S, z over a chunk of keys
+              (torch .sum)                           S, z: deterministic sum of the partials
+              _output_kernel     grid (splits, B*H)  o = phi(q) S / (phi(q) . z + eps) [+ dwconv(v)]
+    backward  _query_grad_kernel grid (splits, B*H)  dq, partial dS and dz over a chunk of queries
+              (torch .sum)                           dS, dz
+              _key_grad_kernel   grid (splits, B*H)  dk, dv, dg_k, dg_v
+              (aten conv backward)                   the local conv's dv, weight and bias gradients
 
-Autograd keeps the inputs and the fp32 state S (Dk x Dv) and z (Dk) per batch and head: nothing
-of size N beyond the inputs themselves. The op is registered with `torch.library.custom_op`
-(`saga_attention::forward` and `saga_attention::backward`, with fake implementations), so
-`torch.compile(fullgraph=True)` traces through it.
+Every program walks a chunk of tokens in BLOCK_N tiles, with the state of its batch and head
+loaded once. Autograd keeps the inputs and the fp32 state S (Dk x Dv) and z (Dk) per batch and
+head: nothing of size N beyond the inputs themselves. The op is registered with
+`torch.library.custom_op` (`saga_attention::forward` and `saga_attention::backward`, with fake
+implementations), so `torch.compile(fullgraph=True)` traces through it.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from .local import local_conv_grads
 from .reference import FEATURE_MAPS
 
 MAX_HEAD_DIM = 128
@@ -40,15 +43,24 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def launch_config(block_dk: int, block_dv: int) -> dict[str, int]:
-    """BLOCK_N (tokens per tile), num_warps and num_stages for padded head dims (the same for all four kernels).
+KERNELS = ("state", "output", "query_grad", "key_grad")
 
-    Wider heads get shorter tiles and more warps, so the fp32 tiles and the Dk x Dv state stay in registers.
+
+def launch_config(kernel: str, block_dk: int, block_dv: int, dtype: torch.dtype) -> dict[str, int]:
+    """BLOCK_N (tokens per tile), num_warps and num_stages of one of KERNELS for padded head dims.
+
+    Chosen by the launch sweeps of benchmarks/kernel_bench.py on an H200 (D = 64, bf16) and by ptxas's
+    register report: the state kernel runs best with 8 warps, the others with 4 (the backward ones spill
+    a few registers there, and still beat 8 warps). With fp32 products against the state (fp16 and fp32
+    inputs) the backward kernels need 8 warps; wider heads get shorter tiles, narrow ones longer.
     """
     if interpreting():
         return {"BLOCK_N": 16, "num_warps": 1, "num_stages": 1}
     width = max(block_dk, block_dv)
-    return {"BLOCK_N": 128 if width <= 32 else 64, "num_warps": 8 if width >= 128 else 4, "num_stages": 2}
+    block_n = 128 if width <= 32 else 64 if width <= 64 else 32
+    fp32_state = dtype != torch.bfloat16
+    warps = 8 if width >= 128 or kernel == "state" or (fp32_state and kernel != "output") else 4
+    return {"BLOCK_N": block_n, "num_warps": warps, "num_stages": 3 if width <= 64 else 2}
 
 
 @triton.jit
@@ -78,11 +90,56 @@ def _sigmoid(x):
 
 
 @triton.jit
-def _offsets(bh, H, offs_n, offs_d, s_b, s_n, s_h, s_d):
-    """Element offsets of rows offs_n, columns offs_d of head bh % H of batch bh // H (int64)."""
+def _dot(a, b, acc, DTYPE: tl.constexpr, PRECISION: tl.constexpr):
+    """acc + a @ b, both operands cast to DTYPE; products accumulate in fp32."""
+    return tl.dot(a.to(DTYPE), b.to(DTYPE), acc, input_precision=PRECISION)
+
+
+@triton.jit
+def _column_sums(x, weights, acc, DTYPE: tl.constexpr, PRECISION: tl.constexpr):
+    """acc (BLOCK_D, 16) + sum over rows of weights[:, None] * x, in column 0 of acc.
+
+    x (BLOCK_N, BLOCK_D), weights (BLOCK_N,). Summed on the tensor cores as x^T @ (weights e_0^T),
+    which keeps registers free: a (BLOCK_N, BLOCK_D) running sum in registers made the kernels spill."""
+    first = (tl.arange(0, 16) == 0).to(tl.float32)
+    return _dot(tl.trans(x), weights[:, None] * first[None, :], acc, DTYPE, PRECISION)
+
+
+@triton.jit
+def _head_ptrs(ptr, bh, H, first_row, offs_n, offs_d, s_b, s_n, s_h, s_d):
+    """Pointers to rows first_row + offs_n, columns offs_d of head bh % H of batch bh // H.
+
+    Offsets are int64; the loops below advance these pointers instead of recomputing them."""
     b = (bh // H).to(tl.int64)
     h = (bh % H).to(tl.int64)
-    return b * s_b + h * s_h + offs_n.to(tl.int64)[:, None] * s_n + offs_d.to(tl.int64)[None, :] * s_d
+    rows = first_row.to(tl.int64) + offs_n.to(tl.int64)
+    return ptr + b * s_b + h * s_h + rows[:, None] * s_n + offs_d.to(tl.int64)[None, :] * s_d
+
+
+@triton.jit
+def _tile_mask(rows_ok, offs_d, D, EVEN_D: tl.constexpr):
+    """Which elements of a (BLOCK_N, BLOCK_D) tile exist. With EVEN_D (D == BLOCK_D) the mask is
+    constant along a row, which lets the loads and stores be 16-byte vectors."""
+    if EVEN_D:
+        mask = rows_ok[:, None]
+    else:
+        mask = rows_ok[:, None] & (offs_d < D)[None, :]
+    return mask
+
+
+@triton.jit
+def _load(ptrs, mask):
+    """A tile in fp32; what the mask leaves out reads 0."""
+    return tl.load(ptrs, mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _features(x, mask, FEATURE: tl.constexpr):
+    """phi(x) of a loaded tile, 0 outside the mask (elu1 maps the padding's 0 to 1)."""
+    x = _feature(x, FEATURE)
+    if FEATURE == 1:
+        x = tl.where(mask, x, 0.0)
+    return x
 
 
 @triton.jit
@@ -91,39 +148,44 @@ def _state_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, s_ptr, z_ptr,
                   sgk_b, sgk_n, sgk_h, sgk_d, sgv_b, sgv_n, sgv_h, sgv_d,
                   N, H, DK, DV, chunk,
                   FEATURE: tl.constexpr, HAS_GK: tl.constexpr, HAS_GV: tl.constexpr, GATED_Z: tl.constexpr,
-                  PRECISION: tl.constexpr, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
+                  PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr, STATE_DOT: tl.constexpr, EVEN_DK: tl.constexpr,
+                  EVEN_DV: tl.constexpr, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
     bh = tl.program_id(1)
+    offs_n = tl.arange(0, BLOCK_N)
     offs_dk = tl.arange(0, BLOCK_DK)
     offs_dv = tl.arange(0, BLOCK_DV)
-    state = tl.zeros((BLOCK_DK, BLOCK_DV), tl.float32)
-    z = tl.zeros((BLOCK_DK,), tl.float32)
     start = split * chunk
     end = tl.minimum(start + chunk, N)
+    k_ptrs = _head_ptrs(k_ptr, bh, H, start, offs_n, offs_dk, sk_b, sk_n, sk_h, sk_d)
+    v_ptrs = _head_ptrs(v_ptr, bh, H, start, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d)
+    gk_ptrs = _head_ptrs(gk_ptr, bh, H, start, offs_n, offs_dk, sgk_b, sgk_n, sgk_h, sgk_d)
+    gv_ptrs = _head_ptrs(gv_ptr, bh, H, start, offs_n, offs_dv, sgv_b, sgv_n, sgv_h, sgv_d)
+    ones = tl.full((BLOCK_N,), 1.0, tl.float32)
+    state = tl.zeros((BLOCK_DK, BLOCK_DV), tl.float32)
+    z = tl.zeros((BLOCK_DK, 16), tl.float32)  # column 0 holds z
     for n0 in range(start, end, BLOCK_N):
-        offs_n = n0 + tl.arange(0, BLOCK_N)
-        mask_k = (offs_n < end)[:, None] & (offs_dk < DK)[None, :]
-        mask_v = (offs_n < end)[:, None] & (offs_dv < DV)[None, :]
-        k = tl.load(k_ptr + _offsets(bh, H, offs_n, offs_dk, sk_b, sk_n, sk_h, sk_d), mask=mask_k, other=0.0)
-        k = tl.where(mask_k, _feature(k.to(tl.float32), FEATURE), 0.0)  # (BLOCK_N, BLOCK_DK)
+        rows_ok = n0 + offs_n < end
+        mask_k = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK)
+        mask_v = _tile_mask(rows_ok, offs_dv, DV, EVEN_DV)
+        k = _features(_load(k_ptrs, mask_k), mask_k, FEATURE)  # (BLOCK_N, BLOCK_DK)
         keys = k
         if HAS_GK:
-            gk = tl.load(gk_ptr + _offsets(bh, H, offs_n, offs_dk, sgk_b, sgk_n, sgk_h, sgk_d), mask=mask_k, other=0.0)
-            keys = k * _sigmoid(gk.to(tl.float32))
-        values = tl.load(v_ptr + _offsets(bh, H, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d), mask=mask_v, other=0.0)
-        values = values.to(tl.float32)  # (BLOCK_N, BLOCK_DV)
+            keys = k * _sigmoid(_load(gk_ptrs, mask_k))
+        values = _load(v_ptrs, mask_v)  # (BLOCK_N, BLOCK_DV)
         if HAS_GV:
-            gv = tl.load(gv_ptr + _offsets(bh, H, offs_n, offs_dv, sgv_b, sgv_n, sgv_h, sgv_d), mask=mask_v, other=0.0)
-            values = values * _sigmoid(gv.to(tl.float32))
-        state += tl.dot(tl.trans(keys), values, input_precision=PRECISION)
-        if GATED_Z:
-            z += tl.sum(keys, axis=0)
-        else:
-            z += tl.sum(k, axis=0)
+            values = values * _sigmoid(_load(gv_ptrs, mask_v))
+        # |gated k| <= |k| and |gated v| <= |v|: the input dtype holds the operands
+        state = _dot(tl.trans(keys), values, state, INPUT_DOT, PRECISION)
+        z = _column_sums(keys if GATED_Z else k, ones, z, INPUT_DOT, PRECISION)
+        k_ptrs += BLOCK_N * sk_n
+        v_ptrs += BLOCK_N * sv_n
+        gk_ptrs += BLOCK_N * sgk_n
+        gv_ptrs += BLOCK_N * sgv_n
     partial = bh * tl.num_programs(0) + split
     s_offs = partial.to(tl.int64) * BLOCK_DK * BLOCK_DV + offs_dk[:, None] * BLOCK_DV + offs_dv[None, :]
     tl.store(s_ptr + s_offs, state)
-    tl.store(z_ptr + partial.to(tl.int64) * BLOCK_DK + offs_dk, z)
+    tl.store(z_ptr + partial.to(tl.int64) * BLOCK_DK + offs_dk, tl.sum(z, axis=1))
 
 
 @triton.jit
@@ -138,65 +200,107 @@ def _load_state(s_ptr, z_ptr, bh, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr
 
 
 @triton.jit
-def _output_kernel(q_ptr, s_ptr, z_ptr, o_ptr,
-                   sq_b, sq_n, sq_h, sq_d, so_b, so_n, so_h, so_d,
-                   N, H, DK, DV, eps,
-                   FEATURE: tl.constexpr, PRECISION: tl.constexpr,
+def _local_conv(v_ptrs, w_ptr, b_ptr, bh, H, rows, rows_ok, offs_dv, DV, sv_n, IMG_H, IMG_W,
+                EVEN_DV: tl.constexpr, HAS_BIAS: tl.constexpr, KSIZE: tl.constexpr):
+    """The depth-wise KSIZE x KSIZE conv of v (zero padding) at tokens `rows` of an IMG_H x IMG_W map,
+    for the head's channels: (BLOCK_N, BLOCK_DV) fp32. v_ptrs points at the tile's own rows; the
+    neighbours' rows are mostly in cache, read for the tiles around it."""
+    channel = (bh % H) * DV + offs_dv  # the conv's channel of each column
+    y = rows // IMG_W
+    x = rows % IMG_W
+    acc = tl.zeros((rows.shape[0], offs_dv.shape[0]), tl.float32)
+    for dy in tl.static_range(KSIZE):
+        for dx in tl.static_range(KSIZE):
+            ny = y + (dy - KSIZE // 2)
+            nx = x + (dx - KSIZE // 2)
+            inside = rows_ok & (ny >= 0) & (ny < IMG_H) & (nx >= 0) & (nx < IMG_W)
+            shift = (dy - KSIZE // 2) * IMG_W + (dx - KSIZE // 2)
+            tap = _load(v_ptrs + shift * sv_n, _tile_mask(inside, offs_dv, DV, EVEN_DV))
+            weight = tl.load(w_ptr + channel * (KSIZE * KSIZE) + dy * KSIZE + dx, mask=offs_dv < DV, other=0.0)
+            acc += tap * weight.to(tl.float32)[None, :]
+    if HAS_BIAS:
+        acc += tl.load(b_ptr + channel, mask=offs_dv < DV, other=0.0).to(tl.float32)[None, :]
+    return acc
+
+
+@triton.jit
+def _output_kernel(q_ptr, s_ptr, z_ptr, o_ptr, v_ptr, w_ptr, b_ptr,
+                   sq_b, sq_n, sq_h, sq_d, so_b, so_n, so_h, so_d, sv_b, sv_n, sv_h, sv_d,
+                   N, H, DK, DV, chunk, eps, IMG_H, IMG_W,
+                   FEATURE: tl.constexpr, PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr, STATE_DOT: tl.constexpr,
+                   HAS_CONV: tl.constexpr, HAS_BIAS: tl.constexpr, KSIZE: tl.constexpr,
+                   EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
                    BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
+    split = tl.program_id(0)
     bh = tl.program_id(1)
-    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_n = tl.arange(0, BLOCK_N)
     offs_dk = tl.arange(0, BLOCK_DK)
     offs_dv = tl.arange(0, BLOCK_DV)
-    state, z = _load_state(s_ptr, z_ptr, bh, BLOCK_DK, BLOCK_DV)
-    mask_q = (offs_n < N)[:, None] & (offs_dk < DK)[None, :]
-    q = tl.load(q_ptr + _offsets(bh, H, offs_n, offs_dk, sq_b, sq_n, sq_h, sq_d), mask=mask_q, other=0.0)
-    q = tl.where(mask_q, _feature(q.to(tl.float32), FEATURE), 0.0)  # (BLOCK_N, BLOCK_DK)
-    num = tl.dot(q, state, input_precision=PRECISION)  # (BLOCK_N, BLOCK_DV)
-    inv_den = 1.0 / (tl.sum(q * z[None, :], axis=1) + eps)  # one division per token, not per element
-    out = num * inv_den[:, None]
-    mask_o = (offs_n < N)[:, None] & (offs_dv < DV)[None, :]
-    tl.store(o_ptr + _offsets(bh, H, offs_n, offs_dv, so_b, so_n, so_h, so_d),
-             out.to(o_ptr.dtype.element_ty), mask=mask_o)
+    state, z = _load_state(s_ptr, z_ptr, bh, BLOCK_DK, BLOCK_DV)  # once per chunk of queries
+    state = state.to(STATE_DOT)
+    start = split * chunk
+    end = tl.minimum(start + chunk, N)
+    q_ptrs = _head_ptrs(q_ptr, bh, H, start, offs_n, offs_dk, sq_b, sq_n, sq_h, sq_d)
+    o_ptrs = _head_ptrs(o_ptr, bh, H, start, offs_n, offs_dv, so_b, so_n, so_h, so_d)
+    v_ptrs = _head_ptrs(v_ptr, bh, H, start, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d)
+    for n0 in range(start, end, BLOCK_N):
+        rows_ok = n0 + offs_n < end
+        mask_q = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK)
+        q = _features(_load(q_ptrs, mask_q), mask_q, FEATURE)  # (BLOCK_N, BLOCK_DK)
+        num = _dot(q, state, None, STATE_DOT, PRECISION)  # (BLOCK_N, BLOCK_DV)
+        inv_den = 1.0 / (tl.sum(q * z[None, :], axis=1) + eps)  # one division per token, not per element
+        out = num * inv_den[:, None]
+        if HAS_CONV:
+            out += _local_conv(v_ptrs, w_ptr, b_ptr, bh, H, n0 + offs_n, rows_ok, offs_dv, DV, sv_n, IMG_H, IMG_W,
+                               EVEN_DV, HAS_BIAS, KSIZE)
+        tl.store(o_ptrs, out.to(o_ptr.dtype.element_ty), mask=_tile_mask(rows_ok, offs_dv, DV, EVEN_DV))
+        q_ptrs += BLOCK_N * sq_n
+        o_ptrs += BLOCK_N * so_n
+        v_ptrs += BLOCK_N * sv_n
 
 
 @triton.jit
 def _query_grad_kernel(q_ptr, do_ptr, s_ptr, z_ptr, dq_ptr, ds_ptr, dz_ptr,
                        sq_b, sq_n, sq_h, sq_d, sdo_b, sdo_n, sdo_h, sdo_d, sdq_b, sdq_n, sdq_h, sdq_d,
                        N, H, DK, DV, chunk, eps,
-                       FEATURE: tl.constexpr, PRECISION: tl.constexpr,
+                       FEATURE: tl.constexpr, PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr,
+                       STATE_DOT: tl.constexpr, EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
                        BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
     bh = tl.program_id(1)
+    offs_n = tl.arange(0, BLOCK_N)
     offs_dk = tl.arange(0, BLOCK_DK)
     offs_dv = tl.arange(0, BLOCK_DV)
     state, z = _load_state(s_ptr, z_ptr, bh, BLOCK_DK, BLOCK_DV)
+    state = state.to(STATE_DOT)
     d_state = tl.zeros((BLOCK_DK, BLOCK_DV), tl.float32)
-    d_z = tl.zeros((BLOCK_DK,), tl.float32)
+    d_z = tl.zeros((BLOCK_DK, 16), tl.float32)  # column 0 holds dz
     start = split * chunk
     end = tl.minimum(start + chunk, N)
+    q_ptrs = _head_ptrs(q_ptr, bh, H, start, offs_n, offs_dk, sq_b, sq_n, sq_h, sq_d)
+    do_ptrs = _head_ptrs(do_ptr, bh, H, start, offs_n, offs_dv, sdo_b, sdo_n, sdo_h, sdo_d)
+    dq_ptrs = _head_ptrs(dq_ptr, bh, H, start, offs_n, offs_dk, sdq_b, sdq_n, sdq_h, sdq_d)
     for n0 in range(start, end, BLOCK_N):
-        offs_n = n0 + tl.arange(0, BLOCK_N)
-        mask_q = (offs_n < end)[:, None] & (offs_dk < DK)[None, :]
-        mask_o = (offs_n < end)[:, None] & (offs_dv < DV)[None, :]
-        q_raw = tl.load(q_ptr + _offsets(bh, H, offs_n, offs_dk, sq_b, sq_n, sq_h, sq_d), mask=mask_q, other=0.0)
-        q_raw = q_raw.to(tl.float32)
-        q = tl.where(mask_q, _feature(q_raw, FEATURE), 0.0)  # (BLOCK_N, BLOCK_DK)
-        do = tl.load(do_ptr + _offsets(bh, H, offs_n, offs_dv, sdo_b, sdo_n, sdo_h, sdo_d), mask=mask_o, other=0.0)
-        do = do.to(tl.float32)  # (BLOCK_N, BLOCK_DV)
+        rows_ok = n0 + offs_n < end
+        mask_q = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK)
+        q_raw = _load(q_ptrs, mask_q)
+        q = _features(q_raw, mask_q, FEATURE)  # (BLOCK_N, BLOCK_DK)
+        do = _load(do_ptrs, _tile_mask(rows_ok, offs_dv, DV, EVEN_DV))  # (BLOCK_N, BLOCK_DV)
         inv_den = 1.0 / (tl.sum(q * z[None, :], axis=1) + eps)
-        out = tl.dot(q, state, input_precision=PRECISION) * inv_den[:, None]
+        out = _dot(q, state, None, STATE_DOT, PRECISION) * inv_den[:, None]
         d_num = do * inv_den[:, None]
         d_den = -tl.sum(do * out, axis=1) * inv_den
-        d_q = tl.dot(d_num, tl.trans(state), input_precision=PRECISION) + d_den[:, None] * z[None, :]
-        d_q = d_q * _feature_grad(q_raw, FEATURE)
-        tl.store(dq_ptr + _offsets(bh, H, offs_n, offs_dk, sdq_b, sdq_n, sdq_h, sdq_d),
-                 d_q.to(dq_ptr.dtype.element_ty), mask=mask_q)
-        d_state += tl.dot(tl.trans(q), d_num, input_precision=PRECISION)
-        d_z += tl.sum(q * d_den[:, None], axis=0)
+        d_q = _dot(d_num, tl.trans(state), None, STATE_DOT, PRECISION) + d_den[:, None] * z[None, :]
+        tl.store(dq_ptrs, (d_q * _feature_grad(q_raw, FEATURE)).to(dq_ptr.dtype.element_ty), mask=mask_q)
+        d_state = _dot(tl.trans(q), d_num, d_state, STATE_DOT, PRECISION)
+        d_z = _column_sums(q, d_den, d_z, STATE_DOT, PRECISION)
+        q_ptrs += BLOCK_N * sq_n
+        do_ptrs += BLOCK_N * sdo_n
+        dq_ptrs += BLOCK_N * sdq_n
     partial = bh * tl.num_programs(0) + split
     tl.store(ds_ptr + partial.to(tl.int64) * BLOCK_DK * BLOCK_DV + offs_dk[:, None] * BLOCK_DV + offs_dv[None, :],
              d_state)
-    tl.store(dz_ptr + partial.to(tl.int64) * BLOCK_DK + offs_dk, d_z)
+    tl.store(dz_ptr + partial.to(tl.int64) * BLOCK_DK + offs_dk, tl.sum(d_z, axis=1))
 
 
 @triton.jit
@@ -204,65 +308,89 @@ def _key_grad_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, ds_ptr, dz_ptr, dk_ptr, dv_pt
                      sk_b, sk_n, sk_h, sk_d, sv_b, sv_n, sv_h, sv_d,
                      sgk_b, sgk_n, sgk_h, sgk_d, sgv_b, sgv_n, sgv_h, sgv_d,
                      sdk_b, sdk_n, sdk_h, sdk_d, sdv_b, sdv_n, sdv_h, sdv_d,
-                     N, H, DK, DV,
+                     N, H, DK, DV, chunk,
                      FEATURE: tl.constexpr, HAS_GK: tl.constexpr, HAS_GV: tl.constexpr, GATED_Z: tl.constexpr,
-                     PRECISION: tl.constexpr, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
+                     PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr, STATE_DOT: tl.constexpr,
+                     EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
+                     BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
+    split = tl.program_id(0)
     bh = tl.program_id(1)
-    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_n = tl.arange(0, BLOCK_N)
     offs_dk = tl.arange(0, BLOCK_DK)
     offs_dv = tl.arange(0, BLOCK_DV)
-    d_state, d_z = _load_state(ds_ptr, dz_ptr, bh, BLOCK_DK, BLOCK_DV)
-    mask_k = (offs_n < N)[:, None] & (offs_dk < DK)[None, :]
-    mask_v = (offs_n < N)[:, None] & (offs_dv < DV)[None, :]
-    k_offs = _offsets(bh, H, offs_n, offs_dk, sk_b, sk_n, sk_h, sk_d)
-    v_offs = _offsets(bh, H, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d)
-    k_raw = tl.load(k_ptr + k_offs, mask=mask_k, other=0.0).to(tl.float32)
-    k = tl.where(mask_k, _feature(k_raw, FEATURE), 0.0)  # (BLOCK_N, BLOCK_DK)
-    v = tl.load(v_ptr + v_offs, mask=mask_v, other=0.0).to(tl.float32)  # (BLOCK_N, BLOCK_DV)
-    a = tl.full((BLOCK_N, BLOCK_DK), 1.0, tl.float32)
-    b = tl.full((BLOCK_N, BLOCK_DV), 1.0, tl.float32)
-    if HAS_GK:
-        gk_offs = _offsets(bh, H, offs_n, offs_dk, sgk_b, sgk_n, sgk_h, sgk_d)
-        a = _sigmoid(tl.load(gk_ptr + gk_offs, mask=mask_k, other=0.0).to(tl.float32))
-    if HAS_GV:
-        gv_offs = _offsets(bh, H, offs_n, offs_dv, sgv_b, sgv_n, sgv_h, sgv_d)
-        b = _sigmoid(tl.load(gv_ptr + gv_offs, mask=mask_v, other=0.0).to(tl.float32))
-    keys = a * k
-    values = b * v
-    d_keys = tl.dot(values, tl.trans(d_state), input_precision=PRECISION)  # (BLOCK_N, BLOCK_DK)
-    d_values = tl.dot(keys, d_state, input_precision=PRECISION)  # (BLOCK_N, BLOCK_DV)
-    if GATED_Z:
-        d_keys += d_z[None, :]
-        d_k = d_keys * a
-    else:
-        d_k = d_keys * a + d_z[None, :]
-    d_k = d_k * _feature_grad(k_raw, FEATURE)
-    tl.store(dk_ptr + _offsets(bh, H, offs_n, offs_dk, sdk_b, sdk_n, sdk_h, sdk_d),
-             d_k.to(dk_ptr.dtype.element_ty), mask=mask_k)
-    tl.store(dv_ptr + _offsets(bh, H, offs_n, offs_dv, sdv_b, sdv_n, sdv_h, sdv_d),
-             (d_values * b).to(dv_ptr.dtype.element_ty), mask=mask_v)
-    if HAS_GK:  # the gradients of the gates are written in the layout of k and v's gradients
-        tl.store(dgk_ptr + _offsets(bh, H, offs_n, offs_dk, sdk_b, sdk_n, sdk_h, sdk_d),
-                 (d_keys * k * a * (1.0 - a)).to(dgk_ptr.dtype.element_ty), mask=mask_k)
-    if HAS_GV:
-        tl.store(dgv_ptr + _offsets(bh, H, offs_n, offs_dv, sdv_b, sdv_n, sdv_h, sdv_d),
-                 (d_values * v * b * (1.0 - b)).to(dgv_ptr.dtype.element_ty), mask=mask_v)
+    d_state, d_z = _load_state(ds_ptr, dz_ptr, bh, BLOCK_DK, BLOCK_DV)  # once per chunk of keys
+    d_state = d_state.to(STATE_DOT)
+    start = split * chunk
+    end = tl.minimum(start + chunk, N)
+    k_ptrs = _head_ptrs(k_ptr, bh, H, start, offs_n, offs_dk, sk_b, sk_n, sk_h, sk_d)
+    v_ptrs = _head_ptrs(v_ptr, bh, H, start, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d)
+    gk_ptrs = _head_ptrs(gk_ptr, bh, H, start, offs_n, offs_dk, sgk_b, sgk_n, sgk_h, sgk_d)
+    gv_ptrs = _head_ptrs(gv_ptr, bh, H, start, offs_n, offs_dv, sgv_b, sgv_n, sgv_h, sgv_d)
+    dk_ptrs = _head_ptrs(dk_ptr, bh, H, start, offs_n, offs_dk, sdk_b, sdk_n, sdk_h, sdk_d)
+    dv_ptrs = _head_ptrs(dv_ptr, bh, H, start, offs_n, offs_dv, sdv_b, sdv_n, sdv_h, sdv_d)
+    # the gradients of the gates are written in the layout of k and v's gradients
+    dgk_ptrs = _head_ptrs(dgk_ptr, bh, H, start, offs_n, offs_dk, sdk_b, sdk_n, sdk_h, sdk_d)
+    dgv_ptrs = _head_ptrs(dgv_ptr, bh, H, start, offs_n, offs_dv, sdv_b, sdv_n, sdv_h, sdv_d)
+    for n0 in range(start, end, BLOCK_N):
+        rows_ok = n0 + offs_n < end
+        mask_k = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK)
+        mask_v = _tile_mask(rows_ok, offs_dv, DV, EVEN_DV)
+        k_raw = _load(k_ptrs, mask_k)
+        k = _features(k_raw, mask_k, FEATURE)  # (BLOCK_N, BLOCK_DK)
+        v = _load(v_ptrs, mask_v)  # (BLOCK_N, BLOCK_DV)
+        keys = k
+        values = v
+        if HAS_GK:
+            a = _sigmoid(_load(gk_ptrs, mask_k))
+            keys = a * k
+        if HAS_GV:
+            b = _sigmoid(_load(gv_ptrs, mask_v))
+            values = b * v
+        d_keys = _dot(values, tl.trans(d_state), None, STATE_DOT, PRECISION)  # (BLOCK_N, BLOCK_DK)
+        d_values = _dot(keys, d_state, None, STATE_DOT, PRECISION)  # (BLOCK_N, BLOCK_DV)
+        if GATED_Z:
+            d_keys += d_z[None, :]
+        d_k = d_keys
+        if HAS_GK:
+            d_k = d_keys * a
+            tl.store(dgk_ptrs, (d_keys * k * a * (1.0 - a)).to(dgk_ptr.dtype.element_ty), mask=mask_k)
+        if not GATED_Z:
+            d_k += d_z[None, :]
+        tl.store(dk_ptrs, (d_k * _feature_grad(k_raw, FEATURE)).to(dk_ptr.dtype.element_ty), mask=mask_k)
+        if HAS_GV:
+            tl.store(dgv_ptrs, (d_values * v * b * (1.0 - b)).to(dgv_ptr.dtype.element_ty), mask=mask_v)
+            d_values = d_values * b
+        tl.store(dv_ptrs, d_values.to(dv_ptr.dtype.element_ty), mask=mask_v)
+        k_ptrs += BLOCK_N * sk_n
+        v_ptrs += BLOCK_N * sv_n
+        gk_ptrs += BLOCK_N * sgk_n
+        gv_ptrs += BLOCK_N * sgv_n
+        dk_ptrs += BLOCK_N * sdk_n
+        dv_ptrs += BLOCK_N * sdv_n
+        dgk_ptrs += BLOCK_N * sdk_n
+        dgv_ptrs += BLOCK_N * sdv_n
 
 
 def _padded(d: int) -> int:
     return max(16, triton.next_power_of_2(d))
 
 
-def _precision(dtype: torch.dtype) -> str:
-    """fp32 inputs keep exact fp32 products (FMA units); half inputs use tf32 on fp32 tiles (tensor cores;
-    tf32's 10-bit mantissa is above bf16's 7 and equal to fp16's)."""
-    return "ieee" if dtype == torch.float32 else "tf32"
+_TL_DTYPES = {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32}
 
 
-def _kernel_flags(feature_map: str, dtype: torch.dtype, block_dk: int, block_dv: int) -> dict:
-    """The compile-time arguments and launch configuration shared by the four kernels."""
-    return dict(FEATURE=_FEATURE_CODES[feature_map], PRECISION=_precision(dtype),
-                BLOCK_DK=block_dk, BLOCK_DV=block_dv, **launch_config(block_dk, block_dv))
+def _kernel_flags(kernel: str, feature_map: str, dtype: torch.dtype, dk: int, dv: int, block_dk: int,
+                  block_dv: int) -> dict:
+    """The compile-time arguments and launch configuration of one of KERNELS.
+
+    Matrix products: the state kernel's operands (gated k and v, never larger than the inputs) go in
+    the input dtype. Products with the fp32 state S or its gradient go in bf16 for bf16 inputs (same
+    exponent range as fp32) and in fp32 otherwise, since S overflows fp16: tf32 for fp16 inputs
+    (10-bit mantissa, as fp16's), exact fp32 products (FMA units) for fp32 inputs. All accumulate in fp32.
+    """
+    state_dot = tl.bfloat16 if dtype == torch.bfloat16 else tl.float32
+    return dict(FEATURE=_FEATURE_CODES[feature_map], PRECISION="ieee" if dtype == torch.float32 else "tf32",
+                INPUT_DOT=_TL_DTYPES[dtype], STATE_DOT=state_dot, EVEN_DK=dk == block_dk, EVEN_DV=dv == block_dv,
+                BLOCK_DK=block_dk, BLOCK_DV=block_dv, **launch_config(kernel, block_dk, block_dv, dtype))
 
 
 @functools.lru_cache(maxsize=None)
@@ -302,29 +430,38 @@ def _reduce_partials(partial_s: Tensor, partial_z: Tensor, batch: int, heads: in
 
 @torch.library.custom_op("saga_attention::forward", mutates_args=())
 def saga_forward(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
-                 feature_map: str, eps: float, normalizer: str) -> tuple[Tensor, Tensor, Tensor]:
-    """o (B, Nq, H, Dv) in v's dtype, and the padded fp32 state S (B, H, BDk, BDv) and z (B, H, BDk)."""
+                 feature_map: str, eps: float, normalizer: str, conv_weight: Tensor | None,
+                 conv_bias: Tensor | None, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
+    """o (B, Nq, H, Dv) in v's dtype, and the padded fp32 state S (B, H, BDk, BDv) and z (B, H, BDk).
+
+    With conv_weight (H*Dv, 1, k, k), o also holds the depth-wise conv of v over the height x width map."""
     batch, n_q, heads, dk = q.shape
     n_k, dv = k.shape[1], v.shape[-1]
     block_dk, block_dv = _padded(dk), _padded(dv)
     splits, chunk = _splits(batch * heads, n_k, q.device)
     partial_s = _alloc(q, (batch * heads, splits, block_dk, block_dv), torch.float32)
     partial_z = _alloc(q, (batch * heads, splits, block_dk), torch.float32)
-    flags = _kernel_flags(feature_map, q.dtype, block_dk, block_dv)
+    flags = functools.partial(_kernel_flags, feature_map=feature_map, dtype=q.dtype, dk=dk, dv=dv,
+                              block_dk=block_dk, block_dv=block_dv)
     _state_kernel[(splits, batch * heads)](
         k, v, k if g_k is None else g_k, v if g_v is None else g_v, partial_s, partial_z,
         *k.stride(), *v.stride(), *_strides(g_k, k), *_strides(g_v, v),
         n_k, heads, dk, dv, chunk,
-        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated", **flags)
+        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated", **flags("state"))
     state, z = _reduce_partials(partial_s, partial_z, batch, heads)
     out = _alloc(v, (batch, n_q, heads, dv))
-    _output_kernel[(triton.cdiv(n_q, flags["BLOCK_N"]), batch * heads)](
-        q, state, z, out, *q.stride(), *out.stride(), n_q, heads, dk, dv, eps, **flags)
+    splits, chunk = _splits(batch * heads, n_q, q.device)
+    has_conv = conv_weight is not None
+    _output_kernel[(splits, batch * heads)](
+        q, state, z, out, v, conv_weight.contiguous() if has_conv else v, v if conv_bias is None else conv_bias,
+        *q.stride(), *out.stride(), *v.stride(), n_q, heads, dk, dv, chunk, eps, height, width,
+        HAS_CONV=has_conv, HAS_BIAS=conv_bias is not None, KSIZE=conv_weight.shape[-1] if has_conv else 1,
+        **flags("output"))
     return out, state, z
 
 
 @saga_forward.register_fake
-def _(q, k, v, g_k, g_v, feature_map, eps, normalizer):
+def _(q, k, v, g_k, g_v, feature_map, eps, normalizer, conv_weight, conv_bias, height, width):
     batch, n_q, heads, dk = q.shape
     dv = v.shape[-1]
     state = q.new_empty((batch, heads, _padded(dk), _padded(dv)), dtype=torch.float32)
@@ -339,21 +476,23 @@ def saga_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, g_k: Tensor
     batch, n_q, heads, dk = q.shape
     n_k, dv = k.shape[1], v.shape[-1]
     block_dk, block_dv = state.shape[-2:]
-    flags = _kernel_flags(feature_map, q.dtype, block_dk, block_dv)
+    flags = functools.partial(_kernel_flags, feature_map=feature_map, dtype=q.dtype, dk=dk, dv=dv,
+                              block_dk=block_dk, block_dv=block_dv)
     splits, chunk = _splits(batch * heads, n_q, q.device)
     partial_ds = _alloc(q, (batch * heads, splits, block_dk, block_dv), torch.float32)
     partial_dz = _alloc(q, (batch * heads, splits, block_dk), torch.float32)
     grad_q, grad_k, grad_v, grad_gk, grad_gv = _empty_grads(q, k, v, g_k, g_v)
     _query_grad_kernel[(splits, batch * heads)](
         q, grad_out, state, z, grad_q, partial_ds, partial_dz,
-        *q.stride(), *grad_out.stride(), *grad_q.stride(), n_q, heads, dk, dv, chunk, eps, **flags)
+        *q.stride(), *grad_out.stride(), *grad_q.stride(), n_q, heads, dk, dv, chunk, eps, **flags("query_grad"))
     d_state, d_z = _reduce_partials(partial_ds, partial_dz, batch, heads)
-    _key_grad_kernel[(triton.cdiv(n_k, flags["BLOCK_N"]), batch * heads)](
+    splits, chunk = _splits(batch * heads, n_k, q.device)
+    _key_grad_kernel[(splits, batch * heads)](
         k, v, k if g_k is None else g_k, v if g_v is None else g_v, d_state, d_z,
         grad_k, grad_v, grad_gk if g_k is not None else grad_k, grad_gv if g_v is not None else grad_v,
         *k.stride(), *v.stride(), *_strides(g_k, k), *_strides(g_v, v), *grad_k.stride(), *grad_v.stride(),
-        n_k, heads, dk, dv,
-        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated", **flags)
+        n_k, heads, dk, dv, chunk,
+        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated", **flags("key_grad"))
     return grad_q, grad_k, grad_v, grad_gk, grad_gv
 
 
@@ -363,25 +502,32 @@ def _(grad_out, q, k, v, g_k, g_v, state, z, feature_map, eps, normalizer):
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    q, k, v, g_k, g_v, feature_map, eps, normalizer = inputs
+    q, k, v, g_k, g_v, feature_map, eps, normalizer, conv_weight, conv_bias, height, width = inputs
     _, state, z = output
     ctx.mark_non_differentiable(state, z)
-    ctx.save_for_backward(q, k, v, g_k, g_v, state, z)
+    ctx.save_for_backward(q, k, v, g_k, g_v, state, z, conv_weight, conv_bias)
     ctx.options = (feature_map, eps, normalizer)
+    ctx.hw = (height, width)
 
 
 def _backward(ctx, grad_out, _grad_state, _grad_z):
-    q, k, v, g_k, g_v, state, z = ctx.saved_tensors
-    grads = saga_backward(grad_out, q, k, v, g_k, g_v, state, z, *ctx.options)
-    grad_q, grad_k, grad_v, grad_gk, grad_gv = grads
+    q, k, v, g_k, g_v, state, z, conv_weight, conv_bias = ctx.saved_tensors
+    grad_q, grad_k, grad_v, grad_gk, grad_gv = saga_backward(grad_out, q, k, v, g_k, g_v, state, z, *ctx.options)
+    grad_w = grad_b = None
+    if conv_weight is not None:
+        grad_v_conv, grad_w, grad_b = local_conv_grads(grad_out, v, conv_weight, conv_bias, ctx.hw)
+        grad_v = grad_v + grad_v_conv
     return (grad_q, grad_k, grad_v, grad_gk if g_k is not None else None,
-            grad_gv if g_v is not None else None, None, None, None)
+            grad_gv if g_v is not None else None, None, None, None, grad_w, grad_b, None, None)
 
 
 saga_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
 def saga_attention_triton(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
-                          feature_map: str, eps: float, normalizer: str) -> Tensor:
+                          feature_map: str, eps: float, normalizer: str, conv_weight: Tensor | None = None,
+                          conv_bias: Tensor | None = None, hw: tuple[int, int] | None = None) -> Tensor:
     """The Triton backend, on inputs already checked; returns (B, Nq, H, Dv) in v's dtype."""
-    return saga_forward(q, k, v, g_k, g_v, feature_map, float(eps), normalizer)[0]
+    height, width = hw if conv_weight is not None else (0, 0)
+    return saga_forward(q, k, v, g_k, g_v, feature_map, float(eps), normalizer, conv_weight, conv_bias,
+                        height, width)[0]
