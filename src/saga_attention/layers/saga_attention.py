@@ -101,8 +101,9 @@ class SAGAAttention(LinearAttentionBase):
         out = saga_attention(self.split_heads(q), self.split_heads(k), self.split_heads(v), g_k, g_v,
                              self.feature_map, self.eps, self.backend, self.normalizer,
                              conv.weight if fused_conv else None, conv.bias if fused_conv else None,
-                             (H, W))  # (B, N, h, d)
-        return merge_heads(out) if fused_conv else merge_heads(out) + self.dwc(v, kv_hw, (H, W))
+                             (H, W))
+        out = merge_heads(out)  # (B, N, C)
+        return out if fused_conv else out + self.dwc(v, kv_hw, (H, W))
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, feature_map={self.feature_map}, gate_source={self.gate_source}, "

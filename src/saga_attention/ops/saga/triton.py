@@ -148,8 +148,8 @@ def _state_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, s_ptr, z_ptr,
                   sgk_b, sgk_n, sgk_h, sgk_d, sgv_b, sgv_n, sgv_h, sgv_d,
                   N, H, DK, DV, chunk,
                   FEATURE: tl.constexpr, HAS_GK: tl.constexpr, HAS_GV: tl.constexpr, GATED_Z: tl.constexpr,
-                  PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr, STATE_DOT: tl.constexpr, EVEN_DK: tl.constexpr,
-                  EVEN_DV: tl.constexpr, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
+                  PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr, EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
+                  BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
     bh = tl.program_id(1)
     offs_n = tl.arange(0, BLOCK_N)
@@ -227,7 +227,7 @@ def _local_conv(v_ptrs, w_ptr, b_ptr, bh, H, rows, rows_ok, offs_dv, DV, sv_n, I
 def _output_kernel(q_ptr, s_ptr, z_ptr, o_ptr, v_ptr, w_ptr, b_ptr,
                    sq_b, sq_n, sq_h, sq_d, so_b, so_n, so_h, so_d, sv_b, sv_n, sv_h, sv_d,
                    N, H, DK, DV, chunk, eps, IMG_H, IMG_W,
-                   FEATURE: tl.constexpr, PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr, STATE_DOT: tl.constexpr,
+                   FEATURE: tl.constexpr, PRECISION: tl.constexpr, STATE_DOT: tl.constexpr,
                    HAS_CONV: tl.constexpr, HAS_BIAS: tl.constexpr, KSIZE: tl.constexpr,
                    EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
                    BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -263,8 +263,8 @@ def _output_kernel(q_ptr, s_ptr, z_ptr, o_ptr, v_ptr, w_ptr, b_ptr,
 def _query_grad_kernel(q_ptr, do_ptr, s_ptr, z_ptr, dq_ptr, ds_ptr, dz_ptr,
                        sq_b, sq_n, sq_h, sq_d, sdo_b, sdo_n, sdo_h, sdo_d, sdq_b, sdq_n, sdq_h, sdq_d,
                        N, H, DK, DV, chunk, eps,
-                       FEATURE: tl.constexpr, PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr,
-                       STATE_DOT: tl.constexpr, EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
+                       FEATURE: tl.constexpr, PRECISION: tl.constexpr, STATE_DOT: tl.constexpr,
+                       EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
                        BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
     bh = tl.program_id(1)
@@ -310,8 +310,7 @@ def _key_grad_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, ds_ptr, dz_ptr, dk_ptr, dv_pt
                      sdk_b, sdk_n, sdk_h, sdk_d, sdv_b, sdv_n, sdv_h, sdv_d,
                      N, H, DK, DV, chunk,
                      FEATURE: tl.constexpr, HAS_GK: tl.constexpr, HAS_GV: tl.constexpr, GATED_Z: tl.constexpr,
-                     PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr, STATE_DOT: tl.constexpr,
-                     EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
+                     PRECISION: tl.constexpr, STATE_DOT: tl.constexpr, EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
                      BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
     bh = tl.program_id(1)
@@ -388,8 +387,9 @@ def _kernel_flags(kernel: str, feature_map: str, dtype: torch.dtype, dk: int, dv
     (10-bit mantissa, as fp16's), exact fp32 products (FMA units) for fp32 inputs. All accumulate in fp32.
     """
     state_dot = tl.bfloat16 if dtype == torch.bfloat16 else tl.float32
+    operands = {"INPUT_DOT": _TL_DTYPES[dtype]} if kernel == "state" else {"STATE_DOT": state_dot}
     return dict(FEATURE=_FEATURE_CODES[feature_map], PRECISION="ieee" if dtype == torch.float32 else "tf32",
-                INPUT_DOT=_TL_DTYPES[dtype], STATE_DOT=state_dot, EVEN_DK=dk == block_dk, EVEN_DV=dv == block_dv,
+                **operands, EVEN_DK=dk == block_dk, EVEN_DV=dv == block_dv,
                 BLOCK_DK=block_dk, BLOCK_DV=block_dv, **launch_config(kernel, block_dk, block_dv, dtype))
 
 
