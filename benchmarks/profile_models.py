@@ -10,7 +10,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import saga_attention as sa
-from saga_attention.bench import parse_model_spec
+from saga_attention.models import split_specs
 
 
 def main() -> None:
@@ -22,9 +22,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="profile torch.compile(model, fullgraph=True)")
     args = parser.parse_args()
     lines = []
-    for spec in args.models.split(","):
-        name, kwargs = parse_model_spec(spec)
-        model = sa.create_model(name, **({"attn_kwargs": kwargs} if kwargs else {})).cuda().eval().bfloat16()
+    for spec in split_specs(args.models):
+        model = sa.create_model(spec).cuda().eval().bfloat16()
         if args.compile:
             model = torch.compile(model, fullgraph=True)
         x = torch.randn(args.batch, 3, args.res, args.res, device="cuda", dtype=torch.bfloat16)

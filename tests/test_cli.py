@@ -61,7 +61,8 @@ def test_cuda_without_gpu_is_a_clear_error(capsys, monkeypatch):
 def test_demo(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SAGA_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr("saga_attention.demo.DEMO_TRAINING", ["data=match", "img_size=64", "train_size=32",
-                                                              "val_size=16", "batch_size=16", "workers=0"])
+                                                              "val_size=16", "batch_size=16", "workers=0",
+                                                              "resumable=false"])
     assert main(["demo", "--out", str(tmp_path / "runs"), "--device", "cpu", "--res", "64,128", "--repeats", "1",
                  "--train-epochs", "1"]) == 0
     tmp_path = tmp_path / "runs"
@@ -73,6 +74,8 @@ def test_demo(tmp_path, capsys, monkeypatch):
     report = (run / "report.md").read_text()
     assert "Relative error between the two" in report and "| saga_pvt_tiny |" in report
     assert "## 3. A short training run" in report and "| linear_pvt_tiny | " in report
+    assert "chance (" in report and "fraction" not in report
+    assert not (run / "train-saga_pvt_tiny" / "last.safetensors").exists()      # the demo never resumes
     assert (run / "rank" / "rank.png").exists() and (run / "train-saga_pvt_tiny" / "curves.png").exists()
     assert str(run / "report.md") in capsys.readouterr().out
 
@@ -95,3 +98,27 @@ def test_report_renders_saved_runs_again(tmp_path, capsys):
     (tmp_path / "broken.json").write_text("{not json")
     assert main(["report", str(tmp_path / "broken.json")]) == 2
     assert "is not a benchmark JSON written by saga bench" in capsys.readouterr().err
+
+
+def test_models_of_a_task(capsys):
+    assert main(["models", "--task", "classify", "saga_pvt_t*"]) == 0
+    out = capsys.readouterr().out
+    assert "saga_pvt_tiny" in out and "classify" in out
+    assert not any(line.startswith("pvt_tiny") for line in out.splitlines())
+
+
+def test_cache_shows_and_clears(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SAGA_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "match-val.safetensors").write_bytes(b"x" * 2048)
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "cache") in out and "1 file(s), 2.0 KB" in out and "match-val.safetensors" in out
+    assert main(["cache", "--clear"]) == 0
+    assert "removed 1 file(s), 2.0 KB" in capsys.readouterr().out and not (tmp_path / "cache").exists()
+
+
+def test_the_demo_says_whether_training_left_chance():
+    from saga_attention.demo import chance_verdict
+    assert chance_verdict(27.0, 25.0, 250).startswith("not distinguishable from chance")   # 2 s.e. = 5.5 points
+    assert chance_verdict(40.0, 25.0, 250).startswith("above chance")

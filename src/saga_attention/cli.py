@@ -1,20 +1,27 @@
-"""The `saga` command: models, bench, report, demo, train, eval, rank. Argument parsing only; the work
-lives in the modules."""
+"""The `saga` command: models, bench, report, demo, train, eval, rank, cache. Argument parsing only; the
+work lives in the modules.
+
+Bad input is one line on stderr saying what was wrong and what is expected, exit code 2; Ctrl-C is
+exit code 130 (during training, with the command that resumes). SAGA_DEBUG=1 shows tracebacks.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from . import __version__
-from .bench import (environment, markdown, model_stats, new_run_dir, plot, read_records, resolve_device, run_sweep,
-                    suite_parts, write_json)
+from .bench import (environment, markdown, model_stats, plot, read_records, resolve_device, run_sweep, suite_parts,
+                    write_json)
+from .data.cache import cache_dir, cache_files, clear_cache
 from .demo import DEMO_RESOLUTIONS, run_demo
-from .models import list_models
+from .models import list_models, model_config, model_tasks, split_specs
+from .runs import human_bytes, new_run_dir
 from .study import run_rank
-from .train import PRESETS, load_config, run_config, run_eval, to_yaml, train
+from .train import Interrupted, load_config, preset_names, run_config, run_eval, to_yaml, train
 
 
 def _csv(text: str) -> list[str]:
@@ -29,14 +36,17 @@ def _ints(text: str) -> list[int]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    names = list_models(args.pattern)
+    if args.task and args.task not in model_tasks():
+        raise ValueError(f"--task must be one of {', '.join(model_tasks())}; got {args.task!r}")
+    names = list_models(args.pattern, task=args.task)
     if not names:
-        print(f"no model matches {args.pattern!r}; known: {', '.join(list_models())}", file=sys.stderr)
-        return 2
-    print(f"{'model':<22}{'params (M)':>12}{'GFLOPs':>10}{'GMACs':>9}   (at {args.res}x{args.res}, batch 1)")
+        raise ValueError(f"no model matches {args.pattern!r}" + (f" for task {args.task}" if args.task else "")
+                         + f"; known: {', '.join(list_models())}")
+    print(f"{'model':<22}{'task':<10}{'params (M)':>12}{'GFLOPs':>10}{'GMACs':>9}   (at {args.res}x{args.res}, "
+          "batch 1)")
     for name in names:
         s = model_stats(name, args.res)
-        print(f"{name:<22}{s['params_m']:>12.2f}{s['gflops']:>10.2f}{s['gmacs']:>9.2f}")
+        print(f"{name:<22}{model_config(name).task:<10}{s['params_m']:>12.2f}{s['gflops']:>10.2f}{s['gmacs']:>9.2f}")
     print("GFLOPs from torch's FLOP counter (2 per multiply-add); the PVT paper's 'GFLOPs' are GMACs.")
     return 0
 
@@ -57,6 +67,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     records = [r for sweep in sweeps for r in run_sweep(**sweep, device=device, warmup=args.warmup,
                                                         repeats=args.repeats)]
     json_path = Path(args.json) if args.json else new_run_dir("runs", "bench") / "bench.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
     write_json(json_path, records, environment(device), args.command)
     print(f"wrote {json_path}")
     _write_table_and_plot(records, json_path)
@@ -89,8 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     metrics = run_eval(args.checkpoint, args.overrides)
-    print(f"{metrics['model']} on {metrics['data']} ({metrics['images']} images): top-1 {metrics['top1']:.2f}%, "
-          f"top-5 {metrics['top5']:.2f}%, loss {metrics['loss']:.4f}"
+    print(f"{metrics['model']} on {metrics['data']} ({metrics['count']} samples): {metrics['summary']}"
           + (f"; skipped {metrics['skipped']} unreadable file(s)" if metrics["skipped"] else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")
@@ -98,27 +108,48 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else new_run_dir("runs", "rank")
+    out = Path(args.out) if args.out else new_run_dir("runs", "rank", create=False)
     device = str(resolve_device(args.device))
     run_rank(args.sources, out, args.res, args.images, args.image_dir, args.map_tokens, device)
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    if args.clear:
+        files, size = clear_cache()
+        print(f"removed {files} file(s), {human_bytes(size)}, from {cache_dir()}")
+        return 0
+    files = cache_files()
+    print(f"{cache_dir()} (set SAGA_CACHE to move it): {len(files)} file(s), "
+          f"{human_bytes(sum(p.stat().st_size for p in files))}; saga cache --clear empties it")
+    for path in files:
+        print(f"  {path.name}  {human_bytes(path.stat().st_size)}")
+    return 0
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line: 'saga train: error: ... (see saga train --help)'."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="saga",
-                                     description="SAGA linear attention: models, benchmarks, reports, demo.")
+    parser = Parser(prog="saga", description="SAGA linear attention: models, benchmarks, reports, demo, training.")
     parser.add_argument("--version", action="version", version=f"saga-attention {__version__}")
-    sub = parser.add_subparsers(dest="command_name", required=True)
+    sub = parser.add_subparsers(dest="command_name", required=True, parser_class=Parser)
 
     p = sub.add_parser("models", help="list registered models with parameters and FLOPs")
     p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'saga_*'")
+    p.add_argument("--task", help=f"only the models built for this task ({', '.join(model_tasks())})")
     p.add_argument("--res", type=int, default=224, help="input size for the FLOP count (default 224)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("bench", help="throughput and peak memory across models, resolutions, dtypes, modes")
-    p.add_argument("--models", type=_csv, default=["pvt_tiny", "saga_pvt_tiny"],
-                   help="comma-separated model specs; options after a colon, e.g. pvt_tiny:impl=math or "
-                        "saga_pvt_tiny:compile=true (torch.compile, fullgraph)")
+    p.add_argument("--models", type=split_specs, default=["pvt_tiny", "saga_pvt_tiny"],
+                   help="comma-separated model specs, options after a colon: pvt_tiny:impl=math,"
+                        "saga_pvt_tiny:gate_bias_init=2.0,value_gate=false; '@compile' after a spec runs it under "
+                        "torch.compile (fullgraph), e.g. saga_pvt_tiny@compile")
     p.add_argument("--suite", help="a built-in sweep instead of --models/--res/--batch/--dtype/--mode: 'paper' "
                                    "(the paper's efficiency table, issue 3), or one part: paper:eager, "
                                    "paper:compiled, paper:train")
@@ -147,18 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs of the short training run on a built-in task (0 leaves it out)")
     p.set_defaults(func=cmd_demo)
 
-    overrides_help = "settings as key=value (e.g. model=linear_pvt_tiny epochs=10 data=/path/imagenet); " \
-                     "saga train --print-config lists them all"
-    p = sub.add_parser("train", help="train an image classifier on a built-in task or an ImageNet-layout folder; "
-                                     "run it under torchrun for several GPUs")
+    overrides_help = "settings as key=value (e.g. model=linear_pvt_tiny:gate_bias_init=2 epochs=10 " \
+                     "data=/path/imagenet lr=1e-3); saga train --print-config lists them all"
+    p = sub.add_parser("train", help="train a model through the engine (task=classify by default; the model's "
+                                     "task otherwise); run it under torchrun for several GPUs",
+                       epilog="On a 2-core CPU: saga train --config cpu (about 1-2 minutes an epoch, 10 epochs). "
+                              "The built-in tasks are generated once into $SAGA_CACHE (see saga cache).")
     p.add_argument("overrides", nargs="*", help=overrides_help)
-    p.add_argument("--config", help=f"a preset ({', '.join(PRESETS)}) or a YAML file of settings "
-                                    "(default: the procedural preset)")
+    p.add_argument("--config", help=f"a preset ({', '.join(preset_names())}) or a YAML file of settings "
+                                    "(default: the task's own preset, procedural for classify)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in this folder from its last checkpoint")
     p.add_argument("--print-config", action="store_true", help="print the resolved settings and exit")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="top-1, top-5 and loss of a checkpoint on a validation set")
+    p = sub.add_parser("eval", help="a checkpoint's metrics on a validation set (top-1, top-5, loss for classify)")
     p.add_argument("checkpoint", help="a run folder of saga train (uses its config.yaml and best weights) or a "
                                       ".safetensors file (then give model=... and data=...)")
     p.add_argument("overrides", nargs="*", help=overrides_help)
@@ -167,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rank", help="per-layer rank of attention states and maps (the paper's rank curves)")
     p.add_argument("sources", nargs="+", help="run folders of saga train (trained weights, validation images) "
-                                              "or model names (fresh weights), e.g. linear_pvt_tiny saga_pvt_tiny")
+                                              "or model specs (fresh weights), e.g. linear_pvt_tiny saga_pvt_tiny")
     p.add_argument("--images", type=int, default=8, help="how many images (default 8)")
     p.add_argument("--image-dir", help="a folder of class folders to take the images from (default: the run's "
                                        "validation set; for model names, scikit-image's photographs)")
@@ -176,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", help="output folder (default runs/rank-<time>)")
     p.set_defaults(func=cmd_rank)
+
+    p = sub.add_parser("cache", help="where the generated data sets are kept ($SAGA_CACHE) and how large it is")
+    p.add_argument("--clear", action="store_true", help="delete the cache (it is made again when needed)")
+    p.set_defaults(func=cmd_cache)
     return parser
 
 
@@ -185,8 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     args.command = shlex.join(["saga", *argv])
     try:
         return args.func(args)
-    except ValueError as err:
-        print(f"saga {args.command_name}: error: {err}", file=sys.stderr)
+    except Interrupted as stop:
+        print(f"saga {args.command_name}: {stop.message}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"saga {args.command_name}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:
+        if os.environ.get("SAGA_DEBUG"):
+            raise
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"saga {args.command_name}: error: {text}", file=sys.stderr)
         return 2
 
 

@@ -10,10 +10,12 @@ from torch import Tensor, nn
 
 from .analysis import load_photos
 from .analysis.rank import model_ranks, plot_rank_curves, summarize
-from .data import TASKS, EvalTransform, ImageFolder, collate, generate, normalize
-from .models import create_model, list_models, load_checkpoint
-from .train.data import class_names
-from .train.loop import BEST, build_model, run_config
+from .data import EvalTransform, ImageFolder, collate, normalize
+from .models import create_model, load_checkpoint, parse_model_spec
+from .runs import make_dir
+from .train import get_task, run_config
+from .train.distributed import Process
+from .train.engine import BEST
 
 
 def folder_images(root: str | Path, size: int, count: int) -> Tensor:
@@ -26,36 +28,37 @@ def folder_images(root: str | Path, size: int, count: int) -> Tensor:
     return images
 
 
-def source_model(source: str, size: int, count: int, images_dir: str | None) -> tuple[nn.Module, Tensor]:
-    """A trained run folder (its best weights and validation images) or a registered model name (fresh
-    weights; images from `images_dir` or scikit-image's photographs)."""
+def source_model(source: str, size: int, count: int, images_dir: str | None) -> tuple[nn.Module, Tensor, str]:
+    """(model, images, label) of a trained run folder (its best weights and validation images) or of a model
+    spec (fresh weights; images from `images_dir` or scikit-image's photographs)."""
     path = Path(source)
     if path.is_dir():
         config = run_config(path)
-        model = load_checkpoint(build_model(config, len(class_names(config))), path / BEST)
+        task = get_task(config.task_name)(config, Process(0, 1, torch.device("cpu")))
+        model = load_checkpoint(task.build_model(), path / BEST)
+        label = config.engine.model
         if images_dir:
-            return model, folder_images(images_dir, config.img_size, count)
-        if config.data in TASKS:
-            return model, generate(config.data, "val", config.img_size, count, config.data_seed)[0]
-        return model, folder_images(Path(config.data) / "val", config.img_size, count)
-    if source not in list_models():
-        raise ValueError(f"{source!r} is neither a run folder nor a model; models: {', '.join(list_models())}")
+            return model, folder_images(images_dir, config.task.img_size, count), label
+        dataset = task.eval_dataset()
+        step = max(1, len(dataset) // count)
+        return model, task.collate([dataset[i] for i in range(0, len(dataset), step)][:count])[0], label
     torch.manual_seed(0)
-    model = create_model(source, img_size=size)
+    model = create_model(parse_model_spec(source), img_size=size)
     if images_dir:
-        return model, folder_images(images_dir, size, count)
-    return model, (load_photos(size) * 255).round().to(torch.uint8)
+        return model, folder_images(images_dir, size, count), source
+    return model, (load_photos(size) * 255).round().to(torch.uint8), source
 
 
 def run_rank(sources: Sequence[str], out_dir: str | Path, size: int = 224, count: int = 8,
              images_dir: str | None = None, map_tokens: int = 64, device: str = "cpu") -> dict[str, list[dict]]:
     """rank.json, rank.md and rank.png (one curve per source) in out_dir; returns the per-layer rows."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    loaded = [source_model(source, size, count, images_dir) for source in sources]
+    labels = [label for _, _, label in loaded]
+    out = make_dir(Path(out_dir))
     results = {}
-    for source in sources:
-        model, images = source_model(source, size, count, images_dir)
-        label = Path(source).name if Path(source).is_dir() else source
+    for (model, images, label), source in zip(loaded, sources):
+        if labels.count(label) > 1:           # the same model twice (two runs): tell them apart by folder
+            label = f"{label} ({Path(source).name})"
         results[label] = model_ranks(model.to(device), normalize(images.to(device)), map_tokens)
         print(f"{label}: {len(results[label])} attention layers on {len(images)} images", flush=True)
     (out / "rank.json").write_text(json.dumps(results, indent=2) + "\n")

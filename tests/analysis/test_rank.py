@@ -56,4 +56,4 @@ def test_rank_command_writes_json_table_and_plot(tmp_path, capsys):
     assert set(results) == {"linear_pvt_tiny", "saga_pvt_tiny"} and len(results["saga_pvt_tiny"]) == 8
     assert (tmp_path / "rank.png").stat().st_size > 0 and "| saga_pvt_tiny |" in (tmp_path / "rank.md").read_text()
     assert main(["rank", "no_such_model", "--out", str(tmp_path)]) == 2
-    assert "neither a run folder nor a model" in capsys.readouterr().err
+    assert "unknown model 'no_such_model'" in capsys.readouterr().err

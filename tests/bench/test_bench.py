@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from saga_attention.bench import (bench_one, markdown, model_stats, parse_model_spec, parse_resolution,
+from saga_attention.bench import (bench_one, markdown, model_stats, parse_bench_entry, parse_resolution,
                                   peak_memory_mib, plot, run_sweep, time_ms, write_json)
 from saga_attention.bench import runner
 
@@ -24,14 +24,17 @@ def test_bad_resolution(text):
         parse_resolution(text)
 
 
-def test_parse_model_spec():
-    assert parse_model_spec("pvt_tiny") == ("pvt_tiny", {})
-    assert parse_model_spec("saga_pvt_tiny:gate_bias_init=2.5,value_gate=false") == (
-        "saga_pvt_tiny", {"gate_bias_init": 2.5, "value_gate": False})
-    with pytest.raises(ValueError, match="key=value"):
-        parse_model_spec("pvt_tiny:math")
+def test_bench_entries_keep_runner_settings_out_of_the_model_spec():
+    spec, compiled = parse_bench_entry("saga_pvt_tiny:gate_bias_init=2.5,value_gate=false@compile")
+    assert (spec.name, dict(spec.options), compiled) == ("saga_pvt_tiny", {"gate_bias_init": 2.5,
+                                                                           "value_gate": False}, True)
+    assert parse_bench_entry("pvt_tiny")[1] is False
+    with pytest.raises(ValueError, match="compile is a setting of the run, not an option of model pvt_tiny"):
+        parse_bench_entry("pvt_tiny:compile=true")
+    with pytest.raises(ValueError, match="after '@' a bench entry takes 'compile' only"):
+        parse_bench_entry("pvt_tiny@fast")
     with pytest.raises(ValueError, match="unknown model 'pvt_tinny'"):
-        parse_model_spec("pvt_tinny")
+        parse_bench_entry("pvt_tinny")
 
 
 def test_time_ms_is_the_median_of_the_timed_runs():
@@ -71,7 +74,7 @@ def test_out_of_memory_is_a_result_and_the_sweep_goes_on(monkeypatch):
         def forward(self, x):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 40.00 GiB")
 
-    fake = lambda name, **kw: Exhausted() if name == "pvt_large" else real(name, **kw)  # noqa: E731
+    fake = lambda spec, **kw: Exhausted() if str(spec) == "pvt_large" else real(spec, **kw)  # noqa: E731
     monkeypatch.setattr(runner, "create_model", fake)
     records = run_sweep(["pvt_large", "pvt_tiny"], [64], [1], ["fp32"], "cpu", ["inference"], warmup=0, repeats=1,
                         progress=False)

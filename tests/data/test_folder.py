@@ -4,7 +4,7 @@ import torch
 from folders import make_folder
 from PIL import Image
 
-from saga_attention.data import EvalTransform, ImageFolder, TrainTransform, collate, mix_batch, soft_targets
+from saga_attention.data import EvalTransform, ImageFolder, TrainTransform, collate, load_rgb, mix_batch, soft_targets
 
 
 def test_folder_reads_classes_and_reports_unreadable_files(tmp_path):
@@ -15,6 +15,48 @@ def test_folder_reads_classes_and_reports_unreadable_files(tmp_path):
     assert images.shape == (6, 3, 32, 32) and images.dtype == torch.uint8
     assert labels.tolist() == [0, 0, 0, 1, 1, 1]
     assert len(problems) == 1 and "broken.jpg" in problems[0] and "UnidentifiedImageError" in problems[0]
+
+
+def test_a_training_set_replaces_unreadable_files_and_names_them(tmp_path):
+    root = make_folder(tmp_path / "train", per_class=1, corrupt="broken.jpg")   # cat: 0.jpg, broken.jpg; dog
+    dataset = ImageFolder(root, EvalTransform(32), replace_unreadable=True)
+    broken = [i for i, (path, _) in enumerate(dataset.samples) if path.name == "broken.jpg"][0]
+    image, label, problem = dataset[broken]
+    assert image is not None and label == dataset.samples[(broken + 1) % len(dataset)][1]
+    assert "broken.jpg" in problem
+    images, labels, problems = collate([dataset[i] for i in range(len(dataset))])
+    assert len(images) == len(dataset) == 3 and len(problems) == 1        # the batch keeps its size
+
+
+def test_nothing_readable_is_named(tmp_path):
+    for i in range(7):
+        (tmp_path / "train" / "cat").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "train" / "cat" / f"bad{i}.png").write_bytes(b"junk")
+    with pytest.raises(ValueError, match=r"none of the 7 files under .* is a readable image: bad0.png \(Unidentified"):
+        ImageFolder(tmp_path / "train", EvalTransform(32), replace_unreadable=True)
+
+
+def test_empty_and_looping_class_folders_are_refused_by_name(tmp_path):
+    root = make_folder(tmp_path / "train")
+    (root / "emu").mkdir()
+    with pytest.raises(ValueError, match="class folder .*emu' is empty"):
+        ImageFolder(root, EvalTransform(32))
+    (root / "emu").rmdir()
+    (root / "all").symlink_to(root)
+    with pytest.raises(ValueError, match="class folder .*all' links to .* counted twice"):
+        ImageFolder(root, EvalTransform(32))
+
+
+def test_16_bit_images_are_scaled_not_saturated(tmp_path):
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)        # 0 .. 63000 of 65535
+    Image.fromarray(ramp).save(tmp_path / "gray16.png")
+    assert Image.open(tmp_path / "gray16.png").mode.startswith("I")
+    rgb = np.asarray(load_rgb(tmp_path / "gray16.png"))
+    assert rgb.shape == (8, 8, 3) and rgb.dtype == np.uint8
+    assert np.array_equal(rgb[..., 0], np.round(ramp / 257).astype(np.uint8)) and 0 < rgb.mean() < 255
+    Image.fromarray(np.ones((4, 4), np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(ValueError, match="floating-point images"):
+        load_rgb(tmp_path / "float.tif")
 
 
 def test_validation_classes_follow_the_training_set(tmp_path):

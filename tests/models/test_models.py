@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import saga_attention as sa
-from saga_attention.models import PyramidVisionTransformer, load_checkpoint, save_checkpoint
+from saga_attention.models import (PyramidVisionTransformer, load_checkpoint, model_config, parse_model_spec,
+                                   save_checkpoint, split_specs)
 
 ALL_MODELS = sa.list_models()
 
@@ -129,5 +130,60 @@ def test_unreadable_checkpoint_is_reported(tmp_path):
 
 
 def test_img_size_must_be_divisible():
-    with pytest.raises(ValueError, match="img_size must be divisible by 32"):
+    with pytest.raises(ValueError, match="img_size must be a positive multiple of 32; got 200"):
         sa.create_model("pvt_tiny", img_size=200)
+
+
+def test_uint8_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="floating-point tensor of normalised images; got torch.uint8"):
+        sa.create_model("pvt_tiny")(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"num_clases": 3}, "model pvt_tiny has no option 'num_clases'; did you mean num_classes"),
+    ({"drop_path_rate": 5.0}, r"drop_path_rate must be in \[0, 1\); got 5.0"),
+    ({"num_classes": -2}, "num_classes must be >= 0"),
+    ({"qkv_bias": "yes"}, "option 'qkv_bias' of pvt_tiny must be true or false; got 'yes'"),
+    ({"compile": True}, "compile is a setting of the run, not an option of model pvt_tiny"),
+])
+def test_bad_create_model_keywords_are_value_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sa.create_model("pvt_tiny", **kwargs)
+
+
+def test_every_model_declares_what_it_is_for():
+    for name in ALL_MODELS:
+        config = model_config(name)
+        assert (config.task, config.in_chans, config.out_chans, config.img_size, config.stride) == (
+            "classify", 3, 1000, 224, 32)
+    assert sa.list_models(task="classify") == ALL_MODELS and sa.list_models(task="enhance") == []
+
+
+def test_model_specs_are_parsed_and_checked_once():
+    spec = parse_model_spec("saga_pvt_tiny:gate_bias_init=2,value_gate=false, gate_granularity=head")
+    assert spec.name == "saga_pvt_tiny" and dict(spec.options) == {
+        "gate_bias_init": 2.0, "value_gate": False, "gate_granularity": "head"}
+    assert isinstance(spec.options["gate_bias_init"], float)
+    assert str(spec) == "saga_pvt_tiny:gate_bias_init=2.0,value_gate=false,gate_granularity=head"
+    assert parse_model_spec(str(spec)) == spec
+    assert dict(parse_model_spec("saga_pvt_tiny:eps=1e-3").options) == {"eps": 0.001}
+    model = sa.create_model(spec, num_classes=3)
+    attns = [b.attn for s in model.stages for b in s.blocks]
+    assert all(a.gate_width == a.num_heads and not a.num_gates == 2 and torch.all(a.gate_bias() == 2.0)
+               for a in attns)
+    assert split_specs("pvt_tiny,saga_pvt_tiny:a=1,b=2,linear_pvt_tiny") == [
+        "pvt_tiny", "saga_pvt_tiny:a=1,b=2", "linear_pvt_tiny"]
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("saga_pvt_tiny:gate_bias=2", "has no option 'gate_bias'; did you mean gate_bias_init"),
+    ("saga_pvt_tiny:value_gate=3", "option 'value_gate' of saga_pvt_tiny must be true or false; got 3"),
+    ("pvt_tiny:math", "model spec options are key=value"),
+    ("pvt_tiny:impl=[1,", "option 'impl' of pvt_tiny is not valid YAML"),
+    ("saga_pvt_tyni", "unknown model 'saga_pvt_tyni'; did you mean saga_pvt_tiny"),
+])
+def test_bad_specs_give_the_same_error_everywhere(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_model_spec(spec)
+    with pytest.raises(ValueError, match=message):
+        sa.create_model(spec)

@@ -83,6 +83,8 @@ def plot_rank_curves(results: dict[str, list[dict]], path: str | Path, title: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..plots import integer_x, log_y
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for label, rows in results.items():
         layers = range(1, len(rows) + 1)
@@ -90,10 +92,11 @@ def plot_rank_curves(results: dict[str, list[dict]], path: str | Path, title: st
             left.plot(layers, [r["state_effective_rank"] for r in rows], marker="o", label=label)
         right.plot(layers, [r["map_effective_rank"] for r in rows], marker="o", label=label)
     left.set(xlabel="attention layer (stage by stage)", ylabel="effective rank (full: head width 64)",
-             title="KV state S (linear kinds)", yscale="log")
-    right.set(xlabel="attention layer (stage by stage)", ylabel="effective rank", title="attention map",
-              yscale="log")
+             title="KV state S (linear kinds)")
+    right.set(xlabel="attention layer (stage by stage)", ylabel="effective rank", title="attention map")
     for ax in (left, right):
+        log_y(ax)
+        integer_x(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:

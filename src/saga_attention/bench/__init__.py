@@ -1,10 +1,10 @@
 """Throughput and memory measurement, sweeps, reports and plots."""
 from .flops import model_stats
 from .measure import environment, peak_memory_mib, resolve_device, time_ms
-from .report import markdown, new_run_dir, plot, read_records, write_json
-from .runner import (DTYPES, MODES, PAPER_SUITE, bench_one, parse_model_spec, parse_resolution, run_sweep,
+from .report import markdown, plot, read_records, write_json
+from .runner import (DTYPES, MODES, PAPER_SUITE, bench_one, parse_bench_entry, parse_resolution, run_sweep,
                      suite_parts)
 
-__all__ = ["DTYPES", "MODES", "PAPER_SUITE", "bench_one", "environment", "markdown", "model_stats", "new_run_dir",
-           "parse_model_spec", "parse_resolution", "peak_memory_mib", "plot", "read_records", "resolve_device",
+__all__ = ["DTYPES", "MODES", "PAPER_SUITE", "bench_one", "environment", "markdown", "model_stats",
+           "parse_bench_entry", "parse_resolution", "peak_memory_mib", "plot", "read_records", "resolve_device",
            "run_sweep", "suite_parts", "time_ms", "write_json"]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-def new_run_dir(root: str | Path, prefix: str) -> Path:
-    """root/prefix-YYYYmmdd-HHMMSS (with a counter if that exists already)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path, n = Path(root) / f"{prefix}-{stamp}", 1
-    while path.exists():
-        path, n = Path(root) / f"{prefix}-{stamp}-{n}", n + 1
-    path.mkdir(parents=True)
-    return path
-
+from ..plots import log_y  # noqa: E402
 
 GROUP_KEYS = ("device", "dtype", "mode", "batch")
 
@@ -112,7 +103,7 @@ def plot(records: list[dict[str, Any]], path: str | os.PathLike, title: str = ""
             ax.set_title(group, fontsize=10)
             ax.set_xlabel("input height (pixels)")
             ax.set_ylabel(ylabel)
-            ax.set_yscale("log")
+            log_y(ax)
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=8)
     fig.suptitle(title or "throughput and peak memory against resolution (missing points: oom or error)")

@@ -7,11 +7,9 @@ from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
-import yaml
 from tqdm import tqdm
 
-from ..models import create_model
-from ..models.registry import model_entrypoint
+from ..models import ModelSpec, create_model, parse_model_spec
 from ..ops.saga.inputs import check_choice
 from .measure import environment, is_out_of_memory, peak_memory_mib, time_ms
 
@@ -19,20 +17,13 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODES = ("inference", "train")
 
 
-def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """'pvt_tiny' or 'pvt_tiny:impl=math,key=value' -> (name, options).
-
-    The options are attention kwargs, except `compile=true`, which runs the model under
-    torch.compile(fullgraph=True)."""
-    name, _, opts = spec.partition(":")
-    model_entrypoint(name)  # an unknown name raises the registry's ValueError, with suggestions
-    kwargs = {}
-    for item in filter(None, opts.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ValueError(f"model spec options must be key=value, e.g. pvt_tiny:impl=math; got {spec!r}")
-        kwargs[key] = yaml.safe_load(value)
-    return name, kwargs
+def parse_bench_entry(entry: str) -> tuple[ModelSpec, bool]:
+    """'pvt_tiny:impl=math' -> (spec, False); 'saga_pvt_tiny@compile' -> (spec, True): what follows '@' is
+    a setting of the runner (torch.compile with fullgraph), never an option of the model."""
+    text, at, runner = entry.partition("@")
+    if at and runner.strip() != "compile":
+        raise ValueError(f"after '@' a bench entry takes 'compile' only, e.g. saga_pvt_tiny@compile; got {entry!r}")
+    return parse_model_spec(text), bool(at)
 
 
 def parse_resolution(text: str | int) -> tuple[int, int]:
@@ -80,11 +71,10 @@ def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: t
                               "device": device.type, "mode": mode, "img_per_s": None, "ms": None,
                               "peak_mem_mib": None, "mem_method": None, "status": "ok", "params_m": None,
                               "torch": env["torch"], "device_name": env["device_name"]}
-    name, attn_kwargs = parse_model_spec(spec)
-    compiled = bool(attn_kwargs.pop("compile", False))
+    model_spec, compiled = parse_bench_entry(spec)
     model = x = step = None
     try:
-        model = create_model(name, **({"attn_kwargs": attn_kwargs} if attn_kwargs else {})).to(device)
+        model = create_model(model_spec).to(device)
         record["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 3)
         if mode == "inference":
             model = model.eval().to(DTYPES[dtype])
@@ -116,12 +106,11 @@ PAPER_SUITE: dict[str, dict[str, Any]] = {
                          "linear_pvt_tiny", "focused_pvt_tiny"],
               "resolutions": [224, 512, 1024, 1280, 2048], "batches": [8], "dtypes": ["bf16", "fp32"],
               "modes": ["inference"]},
-    "compiled": {"models": ["pvt_tiny:impl=math,compile=true", "pvt_tiny:compile=true",
-                            "saga_pvt_tiny:compile=true"],
+    "compiled": {"models": ["pvt_tiny:impl=math@compile", "pvt_tiny@compile", "saga_pvt_tiny@compile"],
                  "resolutions": [224, 512, 1024, 1280, 2048], "batches": [8], "dtypes": ["bf16"],
                  "modes": ["inference"]},
     "train": {"models": ["pvt_tiny:impl=math", "pvt_tiny", "saga_pvt_tiny", "saga_pvt_tiny:backend=torch",
-                         "pvt_tiny:compile=true", "saga_pvt_tiny:compile=true"],
+                         "pvt_tiny@compile", "saga_pvt_tiny@compile"],
               "resolutions": [1280], "batches": [8], "dtypes": ["bf16"], "modes": ["train"]},
 }
 SUITES = {"paper": PAPER_SUITE}
@@ -148,7 +137,7 @@ def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: 
     if not all(isinstance(b, int) and b > 0 for b in batches):
         raise ValueError(f"batch sizes must be positive integers; got {batches}")
     for spec in models:
-        parse_model_spec(spec)
+        parse_bench_entry(spec)
     for mode in modes:
         check_choice("mode", mode, MODES)
     for dtype in dtypes:

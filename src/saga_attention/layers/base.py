@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import Tensor, nn
 
 
@@ -100,6 +101,11 @@ class DepthwiseConv(nn.Module):
     def __init__(self, dim: int, kernel_size: int = 3) -> None:
         super().__init__()
         self.conv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        # aten's depth-wise conv backward gives the weight gradient stride 1 on the size-1 input-channel dim;
+        # the weight gets that layout too, so DDP's gradient buckets match it ("grad strides" warning).
+        weight = self.conv.weight.detach()
+        self.conv.weight = nn.Parameter(torch.empty_strided(weight.shape, (kernel_size ** 2, 1, kernel_size, 1),
+                                                            dtype=weight.dtype).copy_(weight))
 
     def forward(self, tokens: Tensor, hw: tuple[int, int], out_hw: tuple[int, int] | None = None) -> Tensor:
         """tokens (B, M, C) of an hw map -> (B, N, C) of the out_hw map (upsampled when the maps differ)."""

@@ -2,18 +2,25 @@
 from . import pvt  # noqa: F401  (registers the PVT family)
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from .pvt import PyramidVisionTransformer
-from .registry import create_model, list_models, register_model
+from .registry import (ModelConfig, ModelSpec, create_model, list_models, model_config, model_tasks, parse_model_spec,
+                       register_model, split_specs)
 from .timm_registry import register_with_timm
 
 TIMM_MODELS = register_with_timm()
 
 __all__ = [
+    "ModelConfig",
+    "ModelSpec",
     "PyramidVisionTransformer",
     "TIMM_MODELS",
     "create_model",
     "list_models",
     "load_checkpoint",
+    "model_config",
+    "model_tasks",
+    "parse_model_spec",
     "read_checkpoint",
     "register_model",
     "save_checkpoint",
+    "split_specs",
 ]

@@ -7,14 +7,15 @@ variant do: every stage is then an H x W map, which the depth-wise convs of the 
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers import AttentionBase, Block, PatchEmbed
-from .registry import register_model
+from ..layers import ATTENTION_KINDS, AttentionBase, Block, PatchEmbed
+from .registry import ModelConfig, register_model
 
 STRIDE = 32
 
@@ -70,8 +71,13 @@ class PyramidVisionTransformer(nn.Module):
                  qkv_bias: bool = True, features_only: bool = False,
                  out_indices: Sequence[int] = (0, 1, 2, 3)) -> None:
         super().__init__()
-        if img_size % STRIDE:
-            raise ValueError(f"img_size must be divisible by {STRIDE}; got {img_size}")
+        if img_size <= 0 or img_size % STRIDE:
+            raise ValueError(f"img_size must be a positive multiple of {STRIDE}; got {img_size}")
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0: no head); got {num_classes}")
+        for name, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+            if not 0 <= rate < 1:
+                raise ValueError(f"{name} must be in [0, 1); got {rate}")
         self.in_chans, self.num_classes, self.attn_kind = in_chans, num_classes, attn_kind
         self.num_features = embed_dims[-1]
         self.features_only, self.out_indices = features_only, tuple(out_indices)
@@ -100,9 +106,12 @@ class PyramidVisionTransformer(nn.Module):
             nn.init.trunc_normal_(stage.pos_embed, std=0.02)
 
     def check_input(self, x: Tensor) -> None:
-        """ValueError unless x is (B, in_chans, H, W) with H and W divisible by 32."""
+        """ValueError unless x is a floating-point (B, in_chans, H, W) with H and W divisible by 32."""
         if x.dim() != 4 or x.shape[1] != self.in_chans:
             raise ValueError(f"input must be (B, {self.in_chans}, H, W); got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"input must be a floating-point tensor of normalised images; got {x.dtype} (for "
+                             "uint8 images use saga_attention.data.normalize(images))")
         if x.shape[-2] % STRIDE or x.shape[-1] % STRIDE or x.shape[-2] == 0 or x.shape[-1] == 0:
             raise ValueError(f"input height and width must be positive multiples of {STRIDE}; got "
                              f"{x.shape[-2]}x{x.shape[-1]} (resize or pad to e.g. "
@@ -170,12 +179,29 @@ KINDS = {
 }
 
 
+# Keywords of PyramidVisionTransformer that are no spec options: the task sets the head, the kind is the model's.
+ARGUMENTS = frozenset({"num_classes", "features_only", "out_indices", "attn_kwargs"})
+LAYER_ARGUMENTS = ("self", "dim", "num_heads", "sr_ratio", "qkv_bias")
+
+
+def _scalar_parameters(fn: Any, skip: Sequence[str]) -> dict[str, Any]:
+    """{name: default} of fn's keyword parameters with bool, int, float or str defaults."""
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+            if k not in skip and isinstance(p.default, (bool, int, float, str))}
+
+
 def _builder(depths: tuple[int, ...], arch: dict[str, Any]):
-    def build(**kwargs: Any) -> PyramidVisionTransformer:
-        return PyramidVisionTransformer(depths=depths, **{**arch, **kwargs})
-    return build
+    layer_options = _scalar_parameters(ATTENTION_KINDS[arch["attn_kind"]], LAYER_ARGUMENTS)
+
+    def build(attn_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> PyramidVisionTransformer:
+        layer = {k: kwargs.pop(k) for k in list(kwargs) if k in layer_options}
+        return PyramidVisionTransformer(depths=depths, **{**arch, **kwargs},
+                                        attn_kwargs={**(attn_kwargs or {}), **layer})
+    options = {**_scalar_parameters(PyramidVisionTransformer, ("attn_kind", *ARGUMENTS)), **layer_options}
+    return build, ModelConfig(task="classify", in_chans=3, out_chans=1000, img_size=224, stride=STRIDE,
+                              options=options, arguments=ARGUMENTS)
 
 
 for _prefix, _arch in KINDS.items():
     for _size, _depths in SIZES.items():
-        register_model(f"{_prefix}_{_size}", _builder(_depths, _arch))
+        register_model(f"{_prefix}_{_size}", *_builder(_depths, _arch))

@@ -1,32 +1,76 @@
-"""A model registry in the spirit of timm: register_model, list_models, create_model."""
+"""A model registry in the spirit of timm: register_model, list_models, create_model, and model specs.
+
+Each registered model carries a `ModelConfig`: the task it is built for, its input and output
+channels, default input size and stride, and the options a spec may set. A spec names a model and
+options in one string, `saga_pvt_tiny:gate_bias_init=2.0,value_gate=false`, and is checked against
+those options before any model is built.
+"""
 from __future__ import annotations
 
 import difflib
 import fnmatch
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
+from ..settings import coerce, parse_value, short
 from .checkpoint import load_checkpoint
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
+RUNNER_SETTINGS = ("compile", "dtype", "batch", "device")    # settings of a run, never of a model
 
 
-def register_model(name: str, fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Register `fn(**kwargs) -> nn.Module` under `name`."""
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a registered model is for and what can be set on it."""
+
+    task: str                                     # the training task it is built for: "classify", ...
+    in_chans: int = 3
+    out_chans: int = 1000                         # a classifier's default classes; an image model's channels
+    img_size: int = 224                           # default (training) input size
+    stride: int = 32                              # input sides must be multiples of this
+    options: Mapping[str, Any] = field(default_factory=dict)   # spec options: name -> default (gives the type)
+    arguments: frozenset[str] = frozenset()       # further keywords of create_model (num_classes, features_only)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model name with option values, checked against the model's declared options."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        opts = ",".join(f"{k}={_spell(v)}" for k, v in self.options.items())
+        return f"{self.name}:{opts}" if opts else self.name
+
+    @property
+    def config(self) -> ModelConfig:
+        return model_config(self.name)
+
+
+_MODELS: dict[str, tuple[Callable[..., nn.Module], ModelConfig]] = {}
+
+
+def register_model(name: str, fn: Callable[..., nn.Module], config: ModelConfig) -> Callable[..., nn.Module]:
+    """Register `fn(**kwargs) -> nn.Module` under `name`, with what it is for and accepts."""
     if name in _MODELS:
         raise ValueError(f"model {name!r} is already registered")
-    _MODELS[name] = fn
+    _MODELS[name] = (fn, config)
     return fn
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style pattern, sorted."""
-    return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
+def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
+    """Registered model names matching a shell-style pattern (and built for `task`), sorted."""
+    return sorted(n for n, (_, cfg) in _MODELS.items()
+                  if fnmatch.fnmatch(n, pattern) and (task is None or cfg.task == task))
 
 
-def model_entrypoint(name: str) -> Callable[..., nn.Module]:
-    """The builder registered as `name`; ValueError naming close matches otherwise."""
+def model_tasks() -> list[str]:
+    return sorted({cfg.task for _, cfg in _MODELS.values()})
+
+
+def _entry(name: str) -> tuple[Callable[..., nn.Module], ModelConfig]:
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(list_models())}"
@@ -34,14 +78,80 @@ def model_entrypoint(name: str) -> Callable[..., nn.Module]:
     return _MODELS[name]
 
 
-def create_model(name: str, num_classes: int = 1000, checkpoint_path: str | None = None, **overrides: Any) -> nn.Module:
-    """Build a registered model; `overrides` change its architecture arguments.
+def model_entrypoint(name: str) -> Callable[..., nn.Module]:
+    """The builder registered as `name`; ValueError naming close matches otherwise."""
+    return _entry(name)[0]
+
+
+def model_config(name: str) -> ModelConfig:
+    """The ModelConfig registered with `name`; ValueError naming close matches otherwise."""
+    return _entry(name)[1]
+
+
+def _spell(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def check_options(name: str, options: Mapping[str, Any], extra: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """`options` typed by the model's declared defaults; ValueError for an unknown name or a wrong type.
+    `extra` names further keywords that pass unchecked (create_model's arguments)."""
+    config = model_config(name)
+    checked = {}
+    for key, value in options.items():
+        if key in config.options:
+            checked[key] = coerce(f"option {key!r} of {name}", value, config.options[key])
+        elif key in extra:
+            checked[key] = value
+        elif key in RUNNER_SETTINGS:
+            raise ValueError(f"{key} is a setting of the run, not an option of model {name}; set it where the "
+                             f"command takes it (e.g. saga bench {name}@compile, or {key}=... for saga train)")
+        else:
+            known = sorted(config.options) + sorted(extra)
+            close = difflib.get_close_matches(key, known, n=2)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise ValueError(f"model {name} has no option {key!r}; {hint}its options: {', '.join(known)}")
+    return checked
+
+
+def parse_model_spec(spec: str | ModelSpec) -> ModelSpec:
+    """'saga_pvt_tiny:gate_bias_init=2.0,value_gate=false' -> ModelSpec, checked against the model's options."""
+    if isinstance(spec, ModelSpec):
+        return spec
+    name, _, opts = str(spec).strip().partition(":")
+    model_config(name)                       # an unknown name: the registry's error, with suggestions
+    options = {}
+    for item in filter(None, (o.strip() for o in opts.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"model spec options are key=value, e.g. saga_pvt_tiny:gate_bias_init=2.0; got "
+                             f"{short(str(spec))}")
+        options[key.strip()] = parse_value(value, f"option {key.strip()!r} of {name}")
+    return ModelSpec(name, check_options(name, options))
+
+
+def split_specs(text: str) -> list[str]:
+    """'pvt_tiny,saga_pvt_tiny:a=1,b=2' -> ['pvt_tiny', 'saga_pvt_tiny:a=1,b=2']: a comma starts a new spec
+    unless what follows is another key=value of the one before."""
+    specs: list[str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if specs and ":" in specs[-1] and "=" in part and ":" not in part.split("=", 1)[0]:
+            specs[-1] += "," + part
+        else:
+            specs.append(part)
+    return specs
+
+
+def create_model(name: str | ModelSpec, checkpoint_path: str | None = None, **kwargs: Any) -> nn.Module:
+    """Build a registered model from a name or spec; `kwargs` are spec options or the model's other
+    arguments (num_classes, features_only, ...), checked before anything is built.
 
     checkpoint_path: a safetensors file written by `save_checkpoint` for this model.
-    features_only=True returns a model whose forward gives the four stage maps.
     """
-    model = model_entrypoint(name)(num_classes=num_classes, **overrides)
-    model.model_name = name
+    spec = parse_model_spec(name)
+    fn, config = _entry(spec.name)
+    options = {**spec.options, **check_options(spec.name, kwargs, config.arguments)}
+    model = fn(**options)
+    model.model_name = spec.name
     if checkpoint_path is not None:
         load_checkpoint(model, checkpoint_path)
     return model

@@ -1,6 +1,9 @@
-"""Training and evaluation: config, loop, checkpoints, distributed setup, logging."""
-from .config import PRESETS, TrainConfig, load_config, to_yaml
-from .loop import evaluate, lr_at, run_config, run_eval, train
+"""Training and evaluation: the engine, the Task protocol and its tasks, config, checkpoints, logging."""
+from . import classify  # noqa: F401  (registers the classification task)
+from .config import EngineSettings, TrainConfig, load_config, make_config, preset_names, to_yaml
+from .engine import Interrupted, evaluate, lr_at, run_config, run_eval, train
+from .task import TASKS, Datasets, Task, get_task, register_task
 
-__all__ = ["PRESETS", "TrainConfig", "evaluate", "load_config", "lr_at", "run_config", "run_eval", "to_yaml",
-           "train"]
+__all__ = ["Datasets", "EngineSettings", "Interrupted", "TASKS", "Task", "TrainConfig", "evaluate", "get_task",
+           "load_config", "lr_at", "make_config", "preset_names", "register_task", "run_config", "run_eval",
+           "to_yaml", "train"]

@@ -1,102 +1,119 @@
-"""Training configuration: defaults (the DeiT/PVT recipe), named presets, a YAML file, then
-`key=value` overrides from the command line, in that order."""
+"""Training configuration: the engine's settings (shared by every task) and the task's own, from the
+task's default preset (or a named preset, or a YAML file), then `key=value` overrides, in that order.
+
+Every field is checked by type and range, the model spec against the model's options and the data
+against what exists, before anything touches the disk. Numbers parse in every spelling (`lr=1e-3`).
+"""
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
+from ..models import model_config, parse_model_spec
+from ..settings import check_fields, coerce, field_default, load_yaml, parse_value, setting, short
+from .task import TASKS, get_task
+
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def default_workers() -> int:
+    """DataLoader workers per process: what the machine gives this process, at most 4."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(4, cores)
+
+
+@dataclass
+class EngineSettings:
+    """The engine's settings: schedule, optimiser, precision, devices, checkpoints. Shared by every task."""
+
+    task: str = setting("", doc="classify, enhance, ...; empty: the task the model is registered for")
+    model: str = setting("", doc="a model spec, name[:key=value,...]; empty: the task's default model")
+    workers: int = setting(default_workers(), low=0, doc="DataLoader workers per process")
+    batch_size: int = setting(128, low=1, doc="per process")
+    epochs: int = setting(300, low=1)
+    lr: float = setting(5e-4, above=0, doc="peak learning rate (a task may scale it with the batch)")
+    min_lr: float = setting(1e-5, low=0, doc="the cosine schedule's floor")
+    warmup_epochs: float = setting(5.0, low=0, doc="linear warmup; at most a fifth of the run")
+    weight_decay: float = setting(0.05, low=0)
+    clip_grad: float = setting(0.0, low=0, doc="max gradient norm; 0 = off")
+    ema_decay: float = setting(0.0, low=0, below=1, doc="0 = no EMA; e.g. 0.9998")
+    amp: str = setting("auto", choices=("auto", "bf16", "none"), doc="auto: bf16 on CUDA")
+    compile: bool = setting(False, doc="torch.compile the model")
+    seed: int = setting(0, low=0)
+    device: str = setting("auto", doc="auto, cpu, cuda or cuda:N")
+    out: str = setting("", doc="the run folder; default runs/<model>-<data>-<time>")
+    resumable: bool = setting(True, doc="keep the optimiser state in last.safetensors (false: weights only)")
+
 
 @dataclass
 class TrainConfig:
-    """Every setting of `saga train`; the defaults are the DeiT/PVT ImageNet recipe (for 300 epochs)."""
+    """The engine's settings and the task's (an instance of the task's Settings dataclass)."""
 
-    model: str = "saga_pvt_tiny"
-    model_kwargs: dict = field(default_factory=dict)   # architecture overrides, e.g. {attn_kwargs: {...}}
-    data: str = "match"            # a built-in task (pathfinder, match) or a folder with train/ and val/
-    img_size: int = 224
-    train_size: int = 20000        # images per split of a built-in task
-    val_size: int = 4000
-    data_seed: int = 0             # the built-in task's generator seed (fixes the split)
-    workers: int = 4               # DataLoader workers per process
-    batch_size: int = 128          # per process
-    epochs: int = 300
-    lr: float = 5e-4               # for a total batch of 512; scaled linearly with batch_size x processes
-    min_lr: float = 1e-5
-    warmup_epochs: float = 5.0
-    weight_decay: float = 0.05
-    clip_grad: float = 0.0         # max gradient norm; 0 = off
-    drop_path: float = 0.1
-    label_smoothing: float = 0.1
-    mixup: float = 0.8             # Beta(alpha, alpha) of mixup; 0 = off
-    cutmix: float = 1.0            # Beta(alpha, alpha) of cutmix; 0 = off
-    mix_prob: float = 1.0
-    mix_switch_prob: float = 0.5   # cutmix instead of mixup, when both are on
-    crop_scale: list = field(default_factory=lambda: [0.08, 1.0])   # random resized crop (folders)
-    hflip: float = 0.5
-    ema_decay: float = 0.0         # 0 = no EMA; e.g. 0.9998
-    amp: str = "auto"              # auto (bf16 on CUDA) | bf16 | none
-    compile: bool = False          # torch.compile the model
-    seed: int = 0
-    device: str = "auto"
-    out: str = ""                  # the run folder; default runs/<model>-<data>-<time>
+    engine: EngineSettings
+    task: Any
 
-    def check(self) -> None:
-        """ValueError on settings that cannot work, saying which and what is expected."""
-        problems = []
-        if self.img_size <= 0 or self.img_size % 32:
-            problems.append(f"img_size must be a positive multiple of 32; got {self.img_size}")
-        for name in ("batch_size", "epochs", "train_size", "val_size"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1; got {getattr(self, name)}")
-        if self.workers < 0:
-            problems.append(f"workers must be >= 0; got {self.workers}")
-        if self.amp not in ("auto", "bf16", "none"):
-            problems.append(f"amp must be auto, bf16 or none; got {self.amp!r}")
-        if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
-            problems.append(f"crop_scale must be [low, high] with 0 < low <= high <= 1; got {self.crop_scale}")
-        if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema_decay < 1:
-            problems.append("label_smoothing and ema_decay must be in [0, 1)")
-        if problems:
-            raise ValueError("; ".join(problems))
+    @property
+    def task_name(self) -> str:
+        return self.engine.task
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # The DeiT/PVT ImageNet recipe: 300 epochs at 224; give data=<folder>.
-    "imagenet-pvt": {},
-    # The built-in tasks: no crop, flip or mixing (each would change the answer), a short schedule.
-    "procedural": dict(data="match", img_size=64, epochs=30, batch_size=128, lr=1e-3, warmup_epochs=3,
-                       mixup=0.0, cutmix=0.0, hflip=0.0, label_smoothing=0.0, drop_path=0.1, clip_grad=5.0),
-}
-DEFAULT_PRESET = "procedural"
+def _names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
 
 
-def _field_types() -> dict[str, Any]:
-    return {f.name: type(f.default_factory()) if f.default_factory is not dataclasses.MISSING else type(f.default)
-            for f in dataclasses.fields(TrainConfig)}
+def _legacy(values: dict[str, Any]) -> dict[str, Any]:
+    """Run folders written before model specs kept architecture overrides in `model_kwargs`
+    ({attn_kwargs: {...}, other: ...}); fold them into the model spec."""
+    values = dict(values)
+    kwargs = values.pop("model_kwargs", None) or {}
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"model_kwargs must be a mapping; got {short(kwargs)}")
+    flat = {**{k: v for k, v in kwargs.items() if k != "attn_kwargs"}, **(kwargs.get("attn_kwargs") or {})}
+    if flat:
+        spec = parse_model_spec(str(values.get("model", "")) or "saga_pvt_tiny")
+        values["model"] = str(parse_model_spec(f"{spec}" + (":" if ":" not in str(spec) else ",")
+                                               + ",".join(f"{k}={v}" for k, v in flat.items())))
+    return values
 
 
-def _coerce(key: str, value: Any) -> Any:
-    types = _field_types()
-    if key not in types:
-        raise ValueError(f"unknown setting {key!r}; known: {', '.join(types)}")
-    wanted = types[key]
-    if wanted is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if wanted is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
-        raise ValueError(f"setting {key!r} must be {wanted.__name__}; got {value!r}")
-    return value
+def _task_of(values: dict[str, Any]) -> str:
+    if values.get("task"):
+        return str(values["task"])
+    if values.get("model"):
+        return model_config(parse_model_spec(str(values["model"])).name).task
+    return "classify"
 
 
-def apply(config: TrainConfig, values: dict[str, Any]) -> TrainConfig:
-    """A copy of `config` with `values` set, each checked against its field's type."""
-    return dataclasses.replace(config, **{k: _coerce(k, v) for k, v in values.items()})
+def _find_preset(name: str) -> tuple[str, dict[str, Any]]:
+    for task in TASKS.values():
+        if name in task.presets:
+            return task.name, dict(task.presets[name])
+    return "", {}
+
+
+def preset_names() -> list[str]:
+    return [p for task in TASKS.values() for p in task.presets]
+
+
+def _read_source(source: str) -> dict[str, Any]:
+    task, values = _find_preset(source)
+    if task:
+        return {"task": task, **values}
+    path = Path(source)
+    if not path.is_file():
+        raise ValueError(f"--config must be a preset ({', '.join(preset_names())}) or a YAML file; "
+                         f"{short(source)} is neither")
+    values = load_yaml(path.read_text(errors="replace"), f"settings file {str(path)!r}") or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{str(path)!r} must hold a mapping of settings (key: value lines); got "
+                         f"{type(values).__name__}")
+    return values
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -104,29 +121,62 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     values = {}
     for item in items:
         key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"overrides are key=value, e.g. lr=1e-3 or model=linear_pvt_tiny; got {item!r}")
-        values[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+        if not sep or not key.strip():
+            raise ValueError(f"settings are key=value, e.g. lr=1e-3 or model=linear_pvt_tiny; got {short(item)}")
+        values[key.strip()] = parse_value(text, f"the value of {key.strip()}")
     return values
 
 
-def load_config(source: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Defaults, then a preset name or YAML file (default: the 'procedural' preset), then overrides."""
-    source = DEFAULT_PRESET if source is None else str(source)
-    if source in PRESETS:
-        values = dict(PRESETS[source])
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"--config must be a preset ({', '.join(PRESETS)}) or a YAML file; "
-                             f"{source!r} is neither")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{source!r} must hold a mapping of settings; got {type(values).__name__}")
-    config = apply(apply(TrainConfig(), values), parse_overrides(overrides))
-    config.check()
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    """An instance of the settings dataclass `cls`, each value coerced to its field's type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    return cls(**{k: coerce(k, v, field_default(fields[k])) for k, v in values.items()})
+
+
+def make_config(values: dict[str, Any]) -> TrainConfig:
+    """A checked config from flat settings (engine and task keys mixed); ValueError listing every problem."""
+    values = _legacy(values)
+    task = get_task(_task_of(values))
+    values["task"] = task.name
+    values["model"] = str(values.get("model") or task.default_model)
+    engine_keys, task_keys = _names(EngineSettings), _names(task.Settings)
+    unknown = sorted(set(values) - set(engine_keys) - set(task_keys))
+    if unknown:
+        raise ValueError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(engine_keys + task_keys)} (saga train --print-config shows them)")
+    engine = _build(EngineSettings, {k: v for k, v in values.items() if k in engine_keys})
+    settings = _build(task.Settings, {k: v for k, v in values.items() if k in task_keys})
+    config = TrainConfig(engine, settings)
+    problems = check_fields(engine) + check_fields(settings)
+    if not DEVICE.match(engine.device):
+        problems.append(f"device must be auto, cpu, cuda or cuda:N; got {short(engine.device)}")
+    spec = parse_model_spec(engine.model)
+    if spec.config.task != task.name:
+        problems.append(f"model {spec.name} is built for task {spec.config.task!r}, not {task.name!r}; models for "
+                        f"{task.name}: see saga models --task {task.name}")
+    if not problems:
+        problems = task.check(config)
+    if problems:
+        raise ValueError("; ".join(problems))
+    engine.model = str(spec)
     return config
 
 
+def load_config(source: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The task's default preset (or `source`: a preset name or a YAML file), then `overrides`."""
+    extra = parse_overrides(overrides)
+    if source is None:
+        task = get_task(_task_of(_legacy(extra)))
+        values = dict(task.presets.get(task.default_preset, {})) if task.default_preset else {}
+    else:
+        values = _read_source(str(source))
+    return make_config({**values, **extra})
+
+
+def as_dict(config: TrainConfig) -> dict[str, Any]:
+    """The flat settings (engine's, then the task's): what config.yaml holds."""
+    return {**dataclasses.asdict(config.engine), **dataclasses.asdict(config.task)}
+
+
 def to_yaml(config: TrainConfig) -> str:
-    return yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)
+    return yaml.safe_dump(as_dict(config), sort_keys=False)

@@ -55,6 +55,15 @@ def all_gather(value: float, process: Process) -> list[float]:
     return [float(o) for o in out]
 
 
+def all_gather_objects(value: object, process: Process) -> list:
+    """`value` (any picklable object) from every process, in rank order."""
+    if process.world == 1:
+        return [value]
+    out: list = [None] * process.world
+    dist.all_gather_object(out, value)
+    return out
+
+
 def broadcast_text(text: str | None, process: Process) -> str:
     """Rank 0's `text`, on every process."""
     if process.world == 1:

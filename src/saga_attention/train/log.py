@@ -22,7 +22,8 @@ class MetricsLog:
         self.rows.append(row)
         self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
         with open(self.run_dir / "metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
+            names = list(dict.fromkeys(k for r in self.rows for k in r))       # rows of older runs may differ
+            writer = csv.DictWriter(f, fieldnames=names, restval="")
             writer.writeheader()
             writer.writerows(self.rows)
         if self.tensorboard is not None:
@@ -31,23 +32,25 @@ class MetricsLog:
                     self.tensorboard.add_scalar(key, value, row["epoch"])
             self.tensorboard.flush()
 
-    def plot(self, title: str) -> Path:
-        """Loss and accuracy against epoch, in `<run>/curves.png`."""
+    def plot(self, title: str, metric: str) -> Path:
+        """Losses and the validation `metric` (and its EMA) against epoch, in `<run>/curves.png`."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from ..plots import integer_x
+
         epochs = [r["epoch"] for r in self.rows]
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-        left.plot(epochs, [r["train_loss"] for r in self.rows], label="train")
-        left.plot(epochs, [r["val_loss"] for r in self.rows], label="validation")
+        for key, label, ax in (("train_loss", "train", left), ("val_loss", "validation", left),
+                               (f"val_{metric}", "model", right), (f"ema_{metric}", "EMA", right)):
+            if self.rows and key in self.rows[0]:
+                ax.plot(epochs, [r[key] for r in self.rows], marker="o" if len(epochs) < 20 else None, label=label)
         left.set(xlabel="epoch", ylabel="loss", title="loss")
-        right.plot(epochs, [r["val_top1"] for r in self.rows], label="top-1")
-        if self.rows and "ema_top1" in self.rows[0]:
-            right.plot(epochs, [r["ema_top1"] for r in self.rows], label="EMA top-1")
-        right.set(xlabel="epoch", ylabel="validation accuracy (%)", title="accuracy")
+        right.set(xlabel="epoch", ylabel=f"validation {metric}", title=metric)
         for ax in (left, right):
+            integer_x(ax)
             ax.grid(alpha=0.3)
             ax.legend()
         fig.suptitle(title)
