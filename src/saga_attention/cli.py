@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "data=/path/imagenet lr=1e-3); saga train --print-config lists them all"
     p = sub.add_parser("train", help="train a model through the engine (task=classify by default; the model's "
                                      "task otherwise); run it under torchrun for several GPUs",
-                       epilog="On a 2-core CPU: saga train --config cpu (about 1-2 minutes an epoch, 10 epochs). "
+                       epilog="On a 2-core CPU: saga train --config cpu (about 25 s an epoch, 10 epochs: 4-5 minutes). "
                               "The built-in tasks are generated once into $SAGA_CACHE (see saga cache).")
     p.add_argument("overrides", nargs="*", help=overrides_help)
     p.add_argument("--config", help=f"a preset ({', '.join(preset_names())}) or a YAML file of settings "

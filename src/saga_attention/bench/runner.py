@@ -134,6 +134,11 @@ def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: 
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu")
     models, modes, dtypes, batches = list(models), list(modes), list(dtypes), list(batches)
+    resolutions = list(resolutions)
+    for name, values in (("models", models), ("resolutions", resolutions), ("batch sizes", batches),
+                         ("dtypes", dtypes), ("modes", modes)):
+        if not values:
+            raise ValueError(f"no {name} given; e.g. --models pvt_tiny,saga_pvt_tiny --res 224 --batch 1")
     if not all(isinstance(b, int) and b > 0 for b in batches):
         raise ValueError(f"batch sizes must be positive integers; got {batches}")
     for spec in models:

@@ -63,7 +63,7 @@ class Classify(Task):
     presets = {
         "imagenet-pvt": {},                  # the DeiT/PVT ImageNet recipe: 300 epochs at 224; give data=<folder>
         "procedural": PROCEDURAL,
-        # Sized for a 2-core CPU: about 1 to 2 minutes an epoch for saga_pvt_tiny, 10 epochs.
+        # Sized for a 2-core CPU: about 25 s an epoch for saga_pvt_tiny (measured), 10 epochs.
         "cpu": {**PROCEDURAL, "train_size": 1000, "val_size": 250, "batch_size": 50, "epochs": 10,
                 "warmup_epochs": 1},
     }
