@@ -1,9 +1,12 @@
 """timm-style contract test for every registered model, plus checkpoints and input checks."""
+import math
+import re
+
 import pytest
 import torch
 
 import saga_attention as sa
-from saga_attention.models import (PyramidVisionTransformer, load_checkpoint, model_config, parse_model_spec,
+from saga_attention.models import (FeatureInfo, PyramidVisionTransformer, load_checkpoint, model_config, parse_model_spec,
                                    save_checkpoint, split_specs)
 
 ALL_MODELS = sa.list_models()
@@ -23,16 +26,24 @@ def test_pvt_tiny_has_13_2m_parameters():
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_model_contract(name, tmp_path):
+    """timm's model contract, with the assertions of timm's tests/test_models.py (forward, backward, default
+    cfgs, forward_intermediates, features_only), on the CPU and without timm."""
     model = sa.create_model(name, num_classes=10).eval()
-    assert model.num_features == 512 and model.model_name == name
+    assert model.num_features == model.head_hidden_size == 512 and model.model_name == name
+    cfg, state = model.default_cfg, model.state_dict()
+    assert cfg is model.pretrained_cfg and cfg["num_classes"] == 10 and cfg["input_size"] == (3, 224, 224)
+    assert cfg["classifier"] + ".weight" in state and cfg["first_conv"] + ".weight" in state
+    assert {"mean", "std", "crop_pct", "interpolation", "pool_size"} <= set(cfg)
     with torch.no_grad():
-        for size in [(224, 224), (256, 320)]:
+        for size in [cfg["input_size"][1:], (256, 320)]:
             x = torch.randn(1, 3, *size)
             logits = model(x)
             assert logits.shape == (1, 10) and torch.isfinite(logits).all()
             features = model.forward_features(x)
             assert features.shape == (1, 512, size[0] // 32, size[1] // 32)
-            assert model.forward_head(features, pre_logits=True).shape == (1, 512)
+            assert model.forward_head(features, pre_logits=True).shape == (1, model.head_hidden_size)
+    assert features.shape[-2:] != cfg["pool_size"] and model.forward_features(
+        torch.randn(1, *cfg["input_size"])).shape[-2:] == cfg["pool_size"]
 
     model.train()  # one training step: every parameter gets a finite gradient
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -45,6 +56,15 @@ def test_model_contract(name, tmp_path):
     opt.step()
     assert not torch.equal(before, next(model.parameters()))
 
+    names = dict(model.named_parameters())      # the optimiser's groups: decay and no decay
+    skip = model.no_weight_decay()
+    assert skip <= set(names) and {f"stages.{i}.pos_embed" for i in range(4)} <= skip
+    assert all(n in skip for n, p in names.items() if p.ndim == 1) and "stages.0.patch_embed.proj.weight" not in skip
+    for coarse in (False, True):                 # layer-wise lr decay: every parameter but the head is grouped
+        matcher = model.group_matcher(coarse)
+        patterns = [matcher["stem"]] + [pattern for pattern, _ in matcher["blocks"]]
+        assert all(any(re.match(p, n) for p in patterns) for n in names if not n.startswith("head."))
+
     model.eval()  # state_dict round trip through safetensors
     path = save_checkpoint(model, tmp_path / "w.safetensors")
     clone = sa.create_model(name, num_classes=10, checkpoint_path=path).eval()
@@ -55,20 +75,49 @@ def test_model_contract(name, tmp_path):
     model.reset_classifier(3)
     assert model(x).shape == (1, 3)
     model.reset_classifier(0)
-    assert model(x).shape == (1, 512)
+    assert model.num_classes == 0 and model(x).shape == (1, model.head_hidden_size)
+    model.reset_classifier(0, "")
+    assert model(x).shape == (1, 512, 2, 2)
+    assert sa.create_model(name, num_classes=0, global_pool="")(x).shape == (1, 512, 2, 2)
 
 
-@pytest.mark.parametrize("name", ["pvt_tiny", "saga_pvt_tiny"])
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_forward_intermediates(name):
+    model = sa.create_model(name).eval()
+    info = FeatureInfo(model.feature_info, range(len(model.feature_info)))
+    x = torch.randn(1, 3, 96, 160)
+    output, intermediates = model.forward_intermediates(x)
+    assert len(intermediates) == len(info.channels()) == 4
+    for c, r, o in zip(info.channels(), info.reduction(), intermediates):
+        assert o.shape[1] == c and o.shape[0] == 1 and not torch.isnan(o).any()
+        assert o.shape[2] <= math.ceil(96 / r) + 1 and o.shape[3] <= math.ceil(160 / r) + 1
+    assert torch.allclose(output, model.forward_features(x))
+    model.set_grad_checkpointing()
+    output3, _ = model.forward_intermediates(x)
+    assert torch.allclose(output, output3, rtol=1e-4, atol=1e-5)
+    last_two = model.forward_intermediates(x, indices=2, intermediates_only=True, stop_early=True)
+    assert [t.shape[1] for t in last_two] == [320, 512] and torch.equal(last_two[0], intermediates[2])
+    normed = model.forward_intermediates(x, indices=[-1], norm=True, intermediates_only=True)[0]
+    assert torch.allclose(normed, output)
+    assert model.prune_intermediate_layers([0, 1]) == [0, 1] and len(model.stages) == 2
+    pruned = model.forward_intermediates(x, indices=[0, 1], intermediates_only=True)
+    assert all(torch.equal(a, b) for a, b in zip(pruned, intermediates[:2]))
+    with pytest.raises(ValueError, match="indices must be stage numbers from -2 to 1"):
+        model.forward_intermediates(x, indices=[3])
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
 def test_features_only(name):
     model = sa.create_model(name, features_only=True).eval()
-    assert [f["reduction"] for f in model.feature_info] == [4, 8, 16, 32]
-    assert [f["num_chs"] for f in model.feature_info] == [64, 128, 320, 512]
+    assert isinstance(model.feature_info, FeatureInfo)
+    assert model.feature_info.reduction() == [4, 8, 16, 32] and model.feature_info.channels() == [64, 128, 320, 512]
+    assert model.feature_info.module_name() == [f"stages.{i}" for i in range(4)]
     with torch.no_grad():
         maps = model(torch.randn(2, 3, 96, 160))
     assert [tuple(m.shape) for m in maps] == [(2, 64, 24, 40), (2, 128, 12, 20), (2, 320, 6, 10), (2, 512, 3, 5)]
     assert not hasattr(model, "head")
     some = sa.create_model(name, features_only=True, out_indices=(1, 3))
-    assert [f["reduction"] for f in some.feature_info] == [8, 32]
+    assert some.feature_info.reduction() == [8, 32] and some.feature_info.channels(1) == 512
     assert len(some(torch.randn(1, 3, 64, 64))) == 2
 
 
@@ -187,3 +236,34 @@ def test_bad_specs_give_the_same_error_everywhere(spec, message):
         parse_model_spec(spec)
     with pytest.raises(ValueError, match=message):
         sa.create_model(spec)
+
+
+def _step(model, x, y):
+    """Loss, gradients and the bytes autograd keeps for backward (outside checkpointed blocks) of one step."""
+    saved = [0]
+
+    def pack(t):
+        saved[0] += t.numel() * t.element_size()
+        return t
+
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(0)                       # the same drop-path masks
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters()}, saved[0]
+
+
+@pytest.mark.parametrize("name", ["saga_pvt_tiny", "pvt_tiny"])
+def test_grad_checkpointing_gives_the_same_step_and_keeps_less(name):
+    model = sa.create_model(name, num_classes=5, drop_path_rate=0.1).train()
+    x, y = torch.randn(2, 3, 128, 128), torch.tensor([1, 3])
+    loss, grads, kept = _step(model, x, y)
+    model.set_grad_checkpointing(True)
+    loss_ckpt, grads_ckpt, kept_ckpt = _step(model, x, y)
+    assert loss_ckpt == pytest.approx(loss, rel=1e-6)
+    for n in grads:
+        torch.testing.assert_close(grads_ckpt[n], grads[n], rtol=1e-4, atol=1e-6, msg=n)
+    assert kept_ckpt < 0.25 * kept, (kept_ckpt, kept)
+    model.set_grad_checkpointing(False)
+    assert _step(model, x, y)[2] == kept

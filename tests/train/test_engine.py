@@ -129,6 +129,12 @@ def test_the_new_task_resumes_exactly(tmp_path, monkeypatch):
     assert all(torch.equal(whole[k], cut[k]) for k in whole)
 
 
+def test_grad_checkpointing_needs_a_model_that_has_it(tmp_path):
+    with pytest.raises(ValueError, match="toy_line has no set_grad_checkpointing"):
+        train(load_config(None, [*BASE, "grad_checkpointing=true"]), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_resumable_false_keeps_weights_only(tmp_path):
     train(load_config(None, [*BASE, "resumable=false", "epochs=1"]), tmp_path / "run")
     assert not (tmp_path / "run" / "last.safetensors").exists() and (tmp_path / "run" / "best.safetensors").exists()

@@ -1,6 +1,7 @@
 """Models: a timm-style registry and the PVT family with every attention kind."""
 from . import pvt  # noqa: F401  (registers the PVT family)
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from .features import FeatureInfo
 from .pvt import PyramidVisionTransformer
 from .registry import (ModelConfig, ModelSpec, create_model, list_models, model_config, model_tasks, parse_model_spec,
                        register_model, split_specs)
@@ -9,6 +10,7 @@ from .timm_registry import register_with_timm
 TIMM_MODELS = register_with_timm()
 
 __all__ = [
+    "FeatureInfo",
     "ModelConfig",
     "ModelSpec",
     "PyramidVisionTransformer",

@@ -13,8 +13,11 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ..layers import ATTENTION_KINDS, AttentionBase, Block, PatchEmbed
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from .features import FeatureInfo, take_indices
 from .registry import ModelConfig, register_model
 
 STRIDE = 32
@@ -34,6 +37,7 @@ class PVTStage(nn.Module):
         self.blocks = nn.ModuleList(
             Block(dim, num_heads, mlp_ratio, attn_kind, sr_ratio, drop, dp, **attn_kwargs) for dp in drop_paths
         )
+        self.grad_checkpointing = False
 
     def position_embedding(self, hw: tuple[int, int]) -> Tensor:
         """(1, h*w, C): the learned embedding, bilinearly resized when the map is not the trained grid."""
@@ -46,7 +50,10 @@ class PVTStage(nn.Module):
         x, hw = self.patch_embed(x)
         x = self.pos_drop(x + self.position_embedding(hw))
         for block in self.blocks:
-            x = block(x, *hw)
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                x = checkpoint(block, x, *hw, use_reentrant=False)     # recomputed in backward (same drop path)
+            else:
+                x = block(x, *hw)
         return x, hw
 
 
@@ -59,8 +66,10 @@ class PyramidVisionTransformer(nn.Module):
     """PVT backbone and classifier; the attention kind of every block is `attn_kind`.
 
     Follows timm's model contract: forward_features -> (B, C, H/32, W/32), forward_head,
-    reset_classifier, num_features, feature_info. features_only=True makes forward return the
-    maps of `out_indices` (stage outputs, strides 4, 8, 16, 32) and drops the head.
+    reset_classifier, num_features, head_hidden_size, feature_info, pretrained_cfg / default_cfg,
+    forward_intermediates, prune_intermediate_layers, set_grad_checkpointing, no_weight_decay,
+    group_matcher. features_only=True makes forward return the maps of `out_indices` (stage outputs,
+    strides 4, 8, 16, 32), drops the head and gives `feature_info` as a FeatureInfo.
     """
 
     def __init__(self, depths: Sequence[int] = (2, 2, 2, 2), embed_dims: Sequence[int] = (64, 128, 320, 512),
@@ -68,7 +77,7 @@ class PyramidVisionTransformer(nn.Module):
                  sr_ratios: Sequence[int] = (8, 4, 2, 1), attn_kind: str = "softmax",
                  attn_kwargs: dict[str, Any] | None = None, in_chans: int = 3, num_classes: int = 1000,
                  img_size: int = 224, drop_rate: float = 0.0, drop_path_rate: float = 0.1,
-                 qkv_bias: bool = True, features_only: bool = False,
+                 qkv_bias: bool = True, global_pool: str = "avg", features_only: bool = False,
                  out_indices: Sequence[int] = (0, 1, 2, 3)) -> None:
         super().__init__()
         if img_size <= 0 or img_size % STRIDE:
@@ -79,13 +88,14 @@ class PyramidVisionTransformer(nn.Module):
             if not 0 <= rate < 1:
                 raise ValueError(f"{name} must be in [0, 1); got {rate}")
         self.in_chans, self.num_classes, self.attn_kind = in_chans, num_classes, attn_kind
-        self.num_features = embed_dims[-1]
-        self.features_only, self.out_indices = features_only, tuple(out_indices)
+        self.num_features = self.head_hidden_size = embed_dims[-1]
+        self.global_pool = _check_pool(global_pool)
+        self.features_only, self.out_indices = features_only, tuple(take_indices(len(depths), list(out_indices)))
         attn_kwargs = dict(attn_kwargs or {}, qkv_bias=qkv_bias)
         total = sum(depths)
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear in depth
         self.stages = nn.ModuleList()
-        self.feature_info: list[dict[str, Any]] = []
+        self.feature_info: list[dict[str, Any]] | FeatureInfo = []
         chans, reduction, start = in_chans, 1, 0
         for i, depth in enumerate(depths):
             patch = 4 if i == 0 else 2
@@ -93,10 +103,17 @@ class PyramidVisionTransformer(nn.Module):
             grid = (img_size // reduction, img_size // reduction)
             self.stages.append(PVTStage(chans, embed_dims[i], patch, grid, depth, num_heads[i], mlp_ratios[i],
                                         sr_ratios[i], attn_kind, drop_rate, rates[start:start + depth], attn_kwargs))
-            self.feature_info.append({"num_chs": embed_dims[i], "reduction": reduction, "module": f"stages.{i}"})
+            self.feature_info.append({"num_chs": embed_dims[i], "reduction": reduction, "module": f"stages.{i}",
+                                      "stage": i})
             chans, start = embed_dims[i], start + depth
+        self.pretrained_cfg = self.default_cfg = {
+            "url": "", "num_classes": num_classes, "input_size": (in_chans, img_size, img_size),
+            "pool_size": (img_size // STRIDE, img_size // STRIDE), "fixed_input_size": False,
+            "min_input_size": (in_chans, STRIDE, STRIDE), "crop_pct": 0.875, "crop_mode": "center",
+            "interpolation": "bilinear", "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
+            "first_conv": "stages.0.patch_embed.proj", "classifier": "head", "license": "apache-2.0"}
         if features_only:
-            self.feature_info = [self.feature_info[i] for i in self.out_indices]
+            self.feature_info = FeatureInfo(self.feature_info, self.out_indices)
         else:
             self.norm = nn.LayerNorm(self.num_features, eps=1e-6)
             self.head_drop = nn.Dropout(drop_rate)
@@ -117,29 +134,85 @@ class PyramidVisionTransformer(nn.Module):
                              f"{x.shape[-2]}x{x.shape[-1]} (resize or pad to e.g. "
                              f"{-(-x.shape[-2] // STRIDE) * STRIDE}x{-(-x.shape[-1] // STRIDE) * STRIDE})")
 
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
-        """The maps of every stage: [(B, C_i, H/s_i, W/s_i)] for strides 4, 8, 16, 32."""
+    def forward_stages(self, x: Tensor, last: int | None = None) -> list[Tensor]:
+        """The maps of every stage up to `last` (default: all): [(B, C_i, H/s_i, W/s_i)], strides 4, 8, 16, 32."""
         self.check_input(x)
         maps = []
-        for stage in self.stages:
+        for stage in self.stages[:None if last is None else last + 1]:
             tokens, hw = stage(x)
             x = tokens_to_map(tokens, hw)
             maps.append(x)
         return maps
 
+    def final_norm(self, x: Tensor) -> Tensor:
+        """The head's LayerNorm on a last-stage map (B, C, h, w)."""
+        return tokens_to_map(self.norm(x.flatten(2).transpose(1, 2)), x.shape[-2:])
+
     def forward_features(self, x: Tensor) -> Tensor:
         """(B, 3, H, W) -> normalised last-stage map (B, C, H/32, W/32)."""
-        last = self.forward_stages(x)[-1]  # (B, C, h, w)
-        return tokens_to_map(self.norm(last.flatten(2).transpose(1, 2)), last.shape[-2:])
+        return self.final_norm(self.forward_stages(x)[-1])
+
+    def forward_intermediates(self, x: Tensor, indices: int | Sequence[int] | None = None, norm: bool = False,
+                              stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """timm 1.0's feature-pyramid call: the stage maps of `indices` (None: all four; n: the last n; a list),
+        and the normalised final map unless `intermediates_only`. norm: the final LayerNorm on the last stage's
+        map too. stop_early: with intermediates_only, run no stage after the last one asked for."""
+        if output_fmt != "NCHW":
+            raise ValueError(f"PVT gives NCHW maps; got output_fmt={output_fmt!r}")
+        taken = take_indices(len(self.stages), indices)
+        last = taken[-1] if intermediates_only and stop_early else None
+        maps = self.forward_stages(x, last)
+        final = len(self.stages) - 1
+        has_norm = hasattr(self, "norm")
+        intermediates = [self.final_norm(maps[i]) if norm and has_norm and i == final else maps[i] for i in taken]
+        if intermediates_only:
+            return intermediates
+        if not has_norm:
+            raise ValueError("the final norm was pruned (prune_intermediate_layers(prune_norm=True)): "
+                             "ask for intermediates_only=True")
+        return self.final_norm(maps[-1]), intermediates
+
+    def prune_intermediate_layers(self, indices: int | Sequence[int] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> list[int]:
+        """Drop the stages after the last of `indices` (and the head, and the final norm if asked); return the
+        indices forward_intermediates will now take."""
+        taken = take_indices(len(self.stages), indices)
+        self.stages = self.stages[:taken[-1] + 1]
+        if prune_norm and hasattr(self, "norm"):
+            del self.norm
+        if prune_head:
+            self.reset_classifier(0, "")
+        return taken
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in backward instead of keeping them (less memory, more compute)."""
+        for stage in self.stages:
+            stage.grad_checkpointing = enable
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names to train without weight decay: position embeddings, biases, norm weights and other
+        per-channel scales (every parameter of one dimension)."""
+        return {name for name, p in self.named_parameters() if p.ndim <= 1 or name.endswith("pos_embed")}
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """Regexes that group parameters by depth (timm's layer-wise lr decay): the stem, then each stage
+        (coarse) or each block, the stages' patch embeddings with their stage, the final norm last."""
+        stages = [(r"^stages\.(\d+)", None)] if coarse else [(r"^stages\.(\d+)\.blocks\.(\d+)", None),
+                                                            (r"^stages\.(\d+)\.(patch_embed|pos_embed)", (0,))]
+        return {"stem": r"^stages\.0\.(patch_embed|pos_embed)", "blocks": stages + [(r"^norm", (99999,))]}
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """(B, C, h, w) -> logits (B, num_classes), or the pooled (B, C) features when pre_logits."""
-        x = self.head_drop(x.mean(dim=(2, 3)))
+        """(B, C, h, w) -> logits (B, num_classes), or the pooled (B, C) features when pre_logits; with
+        global_pool '' the map itself."""
+        if self.global_pool == "avg":
+            x = x.mean(dim=(2, 3))
+        x = self.head_drop(x)
         return x if pre_logits else self.head(x)
 
     def forward(self, x: Tensor) -> Tensor | list[Tensor]:
         if self.features_only:
-            maps = self.forward_stages(x)
+            maps = self.forward_stages(x, max(self.out_indices))
             return [maps[i] for i in self.out_indices]
         return self.forward_head(self.forward_features(x))
 
@@ -147,13 +220,23 @@ class PyramidVisionTransformer(nn.Module):
         return self.head
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the head with a fresh one for `num_classes` (0: no head, forward gives pooled features)."""
-        if global_pool not in (None, "avg"):
-            raise ValueError(f"PVT pools by average only; got global_pool={global_pool!r}")
+        """Replace the head with a fresh one for `num_classes` (0: none, forward gives the pooled features);
+        global_pool '' leaves the map unpooled (with num_classes 0), 'avg' pools."""
+        if global_pool is not None:
+            self.global_pool = _check_pool(global_pool)
+        if self.global_pool == "" and num_classes > 0:
+            raise ValueError("global_pool='' leaves the map unpooled, which a classifier head cannot take; "
+                             "use num_classes=0")
         self.num_classes = num_classes
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         if num_classes > 0:
             _init_weights(self.head)
+
+
+def _check_pool(global_pool: str) -> str:
+    if global_pool not in ("avg", ""):
+        raise ValueError(f"PVT pools by average ('avg') or not at all (''); got global_pool={global_pool!r}")
+    return global_pool
 
 
 def _init_weights(m: nn.Module) -> None:
@@ -180,7 +263,7 @@ KINDS = {
 
 
 # Keywords of PyramidVisionTransformer that are no spec options: the task sets the head, the kind is the model's.
-ARGUMENTS = frozenset({"num_classes", "features_only", "out_indices", "attn_kwargs"})
+ARGUMENTS = frozenset({"num_classes", "features_only", "out_indices", "attn_kwargs", "global_pool"})
 LAYER_ARGUMENTS = ("self", "dim", "num_heads", "sr_ratio", "qkv_bias")
 
 

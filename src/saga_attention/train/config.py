@@ -45,6 +45,8 @@ class EngineSettings:
     ema_decay: float = setting(0.0, low=0, below=1, doc="0 = no EMA; e.g. 0.9998")
     amp: str = setting("auto", choices=("auto", "bf16", "none"), doc="auto: bf16 on CUDA")
     compile: bool = setting(False, doc="torch.compile the model")
+    grad_checkpointing: bool = setting(False, doc="recompute activations in backward: less memory, about a "
+                                                  "third more compute (the model's set_grad_checkpointing)")
     seed: int = setting(0, low=0)
     device: str = setting("auto", doc="auto, cpu, cuda or cuda:N")
     out: str = setting("", doc="the run folder; default runs/<model>-<data>-<time>")

@@ -62,11 +62,13 @@ def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total: int) -> int:
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: no weight decay on biases, norms and position embeddings (DeiT/PVT)."""
+    """AdamW groups: no weight decay on what the model's `no_weight_decay()` names (timm's contract), or, for a
+    model without it, on every parameter of one dimension (biases, norms)."""
+    skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 or "pos_embed" in name else decay).append(p)
+            (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
@@ -213,6 +215,10 @@ def _train(task: Task, run_dir: Path, resume: bool, history: str) -> dict:
         raise ValueError(f"the training set ({len(datasets.train)} samples) is smaller than one batch "
                          f"({engine.batch_size} per process x {process.world}); lower batch_size")
     model = task.build_model().to(process.device)
+    if engine.grad_checkpointing:
+        if not hasattr(model, "set_grad_checkpointing"):
+            raise ValueError(f"grad_checkpointing=true: {engine.model} has no set_grad_checkpointing; set it false")
+        model.set_grad_checkpointing(True)
     ema = copy.deepcopy(model).requires_grad_(False) if engine.ema_decay > 0 else None
     optimizer = torch.optim.AdamW(param_groups(model, engine.weight_decay), lr=engine.lr)
     counters = {"epoch": 0, "best": None}
