@@ -4,7 +4,8 @@ import torch
 from folders import make_folder
 from PIL import Image
 
-from saga_attention.data import EvalTransform, ImageFolder, TrainTransform, collate, load_rgb, mix_batch, soft_targets
+from saga_attention.data import (EvalTransform, ImageFolder, ReplaceUnreadable, TrainTransform, collate, load_rgb,
+                                 mix_batch, soft_targets)
 
 
 def test_folder_reads_classes_and_reports_unreadable_files(tmp_path):
@@ -19,10 +20,11 @@ def test_folder_reads_classes_and_reports_unreadable_files(tmp_path):
 
 def test_a_training_set_replaces_unreadable_files_and_names_them(tmp_path):
     root = make_folder(tmp_path / "train", per_class=1, corrupt="broken.jpg")   # cat: 0.jpg, broken.jpg; dog
-    dataset = ImageFolder(root, EvalTransform(32), replace_unreadable=True)
-    broken = [i for i, (path, _) in enumerate(dataset.samples) if path.name == "broken.jpg"][0]
+    folder = ImageFolder(root, EvalTransform(32))
+    dataset = ReplaceUnreadable(folder, "train")
+    broken = [i for i, (path, _) in enumerate(folder.samples) if path.name == "broken.jpg"][0]
     image, label, problem = dataset[broken]
-    assert image is not None and label == dataset.samples[(broken + 1) % len(dataset)][1]
+    assert image is not None and label == folder.samples[(broken + 1) % len(dataset)][1]
     assert "broken.jpg" in problem
     images, labels, problems = collate([dataset[i] for i in range(len(dataset))])
     assert len(images) == len(dataset) == 3 and len(problems) == 1        # the batch keeps its size
@@ -32,8 +34,8 @@ def test_nothing_readable_is_named(tmp_path):
     for i in range(7):
         (tmp_path / "train" / "cat").mkdir(parents=True, exist_ok=True)
         (tmp_path / "train" / "cat" / f"bad{i}.png").write_bytes(b"junk")
-    with pytest.raises(ValueError, match=r"none of the 7 files under .* is a readable image: bad0.png \(Unidentified"):
-        ImageFolder(tmp_path / "train", EvalTransform(32), replace_unreadable=True)
+    with pytest.raises(ValueError, match=r"none of the 7 files under train is a readable image: bad0.png, bad1.png"):
+        ReplaceUnreadable(ImageFolder(tmp_path / "train", EvalTransform(32)), "train")
 
 
 def test_empty_and_looping_class_folders_are_refused_by_name(tmp_path):

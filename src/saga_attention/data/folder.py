@@ -55,12 +55,12 @@ class ImageFolder(Dataset):
     """`root/<class>/<file>` for every class folder; any file Pillow opens is an image.
 
     classes: the class names in label order (pass the training set's to a validation set, so the
-    labels agree); by default the sorted folder names. replace_unreadable: give the next readable
-    file in place of an unreadable one (training), with the problem text; else image None.
+    labels agree); by default the sorted folder names. An unreadable file gives image None and the
+    problem text (wrap the set in ReplaceUnreadable for training).
     """
 
     def __init__(self, root: str | os.PathLike, transform: Callable[[Image.Image], Tensor],
-                 classes: Sequence[str] | None = None, replace_unreadable: bool = False) -> None:
+                 classes: Sequence[str] | None = None) -> None:
         self.root = Path(root)
         found = class_folders(self.root)
         self.classes = list(classes) if classes is not None else found
@@ -70,40 +70,44 @@ class ImageFolder(Dataset):
         self.samples = [(path, label) for label, name in enumerate(self.classes) if (self.root / name).is_dir()
                         for path in sorted((self.root / name).rglob("*"))
                         if path.is_file() and not path.name.startswith(".")]
-        self.transform, self.replace_unreadable = transform, replace_unreadable
-        if replace_unreadable:
-            self._check_some_readable()
-
-    def _check_some_readable(self) -> None:
-        """ValueError naming the files when not one of them can be read."""
-        problems = []
-        for path, _ in self.samples:
-            try:
-                load_rgb(path)
-                return
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
-                problems.append(f"{path.name} ({type(err).__name__})")
-        raise ValueError(f"none of the {len(self.samples)} files under {str(self.root)!r} is a readable image: "
-                         + ", ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
+        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _load(self, index: int) -> tuple[Tensor | None, str]:
-        path = self.samples[index][0]
-        try:
-            return self.transform(load_rgb(path)), ""
-        except (OSError, ValueError, Image.DecompressionBombError) as err:
-            return None, f"{path}: {type(err).__name__}: {err}"
-
     def __getitem__(self, index: int) -> Sample:
-        image, problem = self._load(index)
-        label = self.samples[index][1]
-        step = 1
-        while image is None and self.replace_unreadable and step < len(self.samples):
-            substitute = (index + step) % len(self.samples)
-            image, label, step = self._load(substitute)[0], self.samples[substitute][1], step + 1
-        return image, label, problem
+        path, label = self.samples[index]
+        try:
+            return self.transform(load_rgb(path)), label, ""
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            return None, label, f"{path}: {type(err).__name__}: {err}"
+
+
+class ReplaceUnreadable(Dataset):
+    """A training set whose unreadable samples (first item None) are replaced by the next readable one, with the
+    problem text kept: every batch stays full, so every process takes the same steps. ValueError, naming the
+    files, when not one sample can be read."""
+
+    def __init__(self, dataset: Dataset, where: str) -> None:
+        self.dataset = dataset
+        problems = []
+        for i in range(len(dataset)):
+            sample = dataset[i]
+            if sample[0] is not None:
+                return
+            problems.append(sample[-1].split(": ")[0].rsplit("/", 1)[-1])
+        raise ValueError(f"none of the {len(dataset)} files under {where} is a readable image: "
+                         + ", ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple:
+        sample = self.dataset[index]
+        problem, step = sample[-1], 1
+        while sample[0] is None and step < len(self.dataset):
+            sample, step = self.dataset[(index + step) % len(self.dataset)], step + 1
+        return (*sample[:-1], problem)
 
 
 class TensorImages(Dataset):

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from ..data import TASKS as BUILTIN, EvalTransform, ImageFolder, TensorImages, TrainTransform, class_folders, collate, \
-    generate, mix_batch, normalize
+from ..data import TASKS as BUILTIN, EvalTransform, ImageFolder, ReplaceUnreadable, TensorImages, TrainTransform, \
+    class_folders, collate, generate, mix_batch, normalize
 from ..data.cache import cache_dir
 from ..data.procedural import MAX_SIZE, MIN_SIZE
 from ..models import create_model, parse_model_spec, read_checkpoint
@@ -113,7 +113,7 @@ class Classify(Task):
             train, source = TensorImages(*split, classes, hflip=s.hflip), f"built-in task {s.data!r}"
         else:
             transform = TrainTransform(s.img_size, tuple(s.crop_scale), s.hflip)
-            train = ImageFolder(Path(s.data) / "train", transform, classes, replace_unreadable=True)
+            train = ReplaceUnreadable(ImageFolder(Path(s.data) / "train", transform, classes), repr(f"{s.data}/train"))
             source = f"folder {s.data!r}"
         return Datasets(train, self.eval_dataset(), f"{source} (data seed {s.data_seed})")
 

@@ -184,11 +184,15 @@ def train(config: TrainConfig, run_dir: Path | str | None = None, resume: bool =
     try:
         task_class = get_task(config.task_name)
         run_dir = Path(run_dir) if run_dir else _run_dir(config, task_class, process)
-        if resume:
-            _check_resumable(run_dir)
-        else:
-            check_new_run_dir(run_dir)
-        distributed.barrier(process)
+        problem = None
+        if process.main:                 # one process probes the folder; every process learns the answer
+            try:
+                (_check_resumable if resume else check_new_run_dir)(run_dir)
+            except ValueError as err:
+                problem = str(err)
+        problem = distributed.broadcast_text(problem, process)
+        if problem:
+            raise ValueError(problem)
         history = (f"{command or 'saga train (from Python)'}  # saga-attention {__version__}, torch "
                    f"{torch.__version__}, {process.world} process(es) on {process.device.type}"
                    + (", resumed" if resume else ""))

@@ -1,0 +1,222 @@
+"""Low-light / normal-light image pairs: the paired folder layouts people have, synthetic pairs made from any
+folder of ordinary photographs, and a built-in set from scikit-image's colour photographs.
+
+Pairs are (low (3, H, W) uint8, normal (3, H, W) uint8, problem) samples. Synthetic darkening works in linear
+light: sRGB -> linear, exposure x [0.03, 0.3] and a gamma in [1.0, 1.4], a colour cast, Poisson-Gaussian
+sensor noise, back to sRGB, then JPEG with probability 0.3. The ranges are `Degradation`'s defaults. A
+validation pair's degradation is fixed by (seed, file name), a training pair's is drawn anew each time.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .folder import load_rgb
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+# scikit-image's colour photographs: the built-in training photos, and two it never trains on.
+BUILTIN_TRAIN = ("astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle")
+BUILTIN_HELD_OUT = ("chelsea", "rocket")
+VAL_SHARE = 0.15                # of a plain photo folder, by file-name hash
+PairSample = tuple["Tensor | None", "Tensor | None", str]
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """The ranges of the synthetic darkening (each drawn uniformly per image)."""
+
+    exposure: tuple[float, float] = (0.03, 0.3)      # scale of linear light
+    gamma: tuple[float, float] = (1.0, 1.4)          # linear ** gamma after the exposure: darker shadows
+    cast: tuple[float, float] = (0.85, 1.15)         # per-channel gain
+    photons: tuple[float, float] = (300.0, 3000.0)   # photons at full scale: Poisson shot noise
+    read_noise: tuple[float, float] = (0.001, 0.01)  # Gaussian read noise, linear units
+    jpeg_prob: float = 0.3
+    jpeg_quality: tuple[int, int] = (60, 95)
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(H, W, 3) uint8 normal-light -> (H, W, 3) uint8 low-light."""
+        linear = srgb_to_linear(image.astype(np.float64) / 255)
+        dark = (linear * rng.uniform(*self.exposure)) ** rng.uniform(*self.gamma)
+        dark = np.clip(dark * rng.uniform(*self.cast, size=3), 0, 1)
+        photons = rng.uniform(*self.photons)
+        noisy = rng.poisson(dark * photons) / photons + rng.normal(0, rng.uniform(*self.read_noise), dark.shape)
+        low = np.round(linear_to_srgb(np.clip(noisy, 0, 1)) * 255).astype(np.uint8)
+        if rng.uniform() < self.jpeg_prob:
+            buffer = io.BytesIO()
+            Image.fromarray(low).save(buffer, "JPEG", quality=int(rng.integers(*self.jpeg_quality, endpoint=True)))
+            low = np.asarray(Image.open(buffer).convert("RGB"))
+        return low
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def name_seed(seed: int, name: str) -> int:
+    """A seed fixed by (seed, file name), the same on every machine."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
+
+
+def is_validation(name: str) -> bool:
+    """The fixed validation split of a plain photo folder: a photo lands in one split only, by name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little") / 2**32 < VAL_SHARE
+
+
+def to_tensor(image: np.ndarray) -> Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) uint8."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)      # a copy: PIL arrays are read-only
+
+
+class PairTransform:
+    """The same random crop (crop x crop, or the whole image when smaller), flips and 90-degree rotation on
+    both images of a pair; crop 0 keeps the whole image (validation)."""
+
+    def __init__(self, crop: int = 128, augment: bool = True) -> None:
+        self.crop, self.augment = crop, augment
+
+    def __call__(self, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
+        h, w = low.shape[-2:]
+        if self.crop and (h > self.crop or w > self.crop):
+            ch, cw = min(self.crop, h), min(self.crop, w)
+            y, x = int(torch.randint(0, h - ch + 1, ())), int(torch.randint(0, w - cw + 1, ()))
+            low, high = low[:, y:y + ch, x:x + cw], high[:, y:y + ch, x:x + cw]
+        if self.augment:
+            if torch.rand(()) < 0.5:
+                low, high = low.flip(-1), high.flip(-1)
+            if torch.rand(()) < 0.5:
+                low, high = low.flip(-2), high.flip(-2)
+            k = int(torch.randint(0, 4, ()))
+            low, high = low.rot90(k, (-2, -1)), high.rot90(k, (-2, -1))
+        return low.contiguous(), high.contiguous()
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not p.name.startswith("."))
+
+
+def match_pairs(low_dir: Path, high_dir: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Pairs matched by file stem (and sub-folder), and the names of the files that have no partner."""
+    low = {p.relative_to(low_dir).with_suffix(""): p for p in _images(low_dir)}
+    high = {p.relative_to(high_dir).with_suffix(""): p for p in _images(high_dir)}
+    pairs = [(low[k], high[k]) for k in sorted(low.keys() & high.keys())]
+    unmatched = [str(low[k]) for k in sorted(low.keys() - high.keys())] + \
+                [str(high[k]) for k in sorted(high.keys() - low.keys())]
+    return pairs, unmatched
+
+
+# (split folder, low folder, normal folder) of each layout, for the training and the validation split.
+LAYOUTS = {
+    "LOL-v1": {"train": ("our485", "low", "high"), "val": ("eval15", "low", "high")},
+    "LOL-v2": {"train": ("Train", "Low", "Normal"), "val": ("Test", "Low", "Normal")},
+    "input/target": {"train": ("train", "input", "target"), "val": ("val", "input", "target")},
+}
+
+
+def find_layout(root: Path) -> str | None:
+    """The paired layout of `root` (by its folder names), or None for a plain folder of photos."""
+    for name, splits in LAYOUTS.items():
+        if all((root / s / lo).is_dir() and (root / s / hi).is_dir() for s, lo, hi in splits.values()):
+            return name
+    return None
+
+
+class PairedFolder(Dataset):
+    """Real pairs from one split of a paired layout; unreadable files are named in the sample's problem."""
+
+    def __init__(self, root: str | os.PathLike, split: str, transform: PairTransform) -> None:
+        root = Path(root)
+        self.layout = find_layout(root)
+        if self.layout is None:
+            raise ValueError(f"{str(root)!r} has none of the paired layouts: " + "; ".join(
+                f"{name} ({', '.join(f'{s}/{lo}, {s}/{hi}' for s, lo, hi in splits.values())})"
+                for name, splits in LAYOUTS.items()))
+        folder, low, high = LAYOUTS[self.layout][split]
+        self.pairs, self.unmatched = match_pairs(root / folder / low, root / folder / high)
+        if not self.pairs:
+            raise ValueError(f"{str(root / folder)!r}: no {low}/ and {high}/ files share a name")
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> PairSample:
+        low_path, high_path = self.pairs[index]
+        try:
+            low, high = np.asarray(load_rgb(low_path)), np.asarray(load_rgb(high_path))
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            return None, None, f"{low_path.name}: {type(err).__name__}: {err}"
+        if low.shape != high.shape:
+            return None, None, f"{low_path.name}: the pair's sizes differ ({low.shape} vs {high.shape})"
+        return (*self.transform(to_tensor(low), to_tensor(high)), "")
+
+
+class SyntheticPairs(Dataset):
+    """Pairs made from normal-light photographs (file paths, or named images already in memory): training
+    pairs are darkened anew each time, validation pairs the same way every time (seed, name)."""
+
+    def __init__(self, photos: Sequence[Path] | dict[str, np.ndarray], transform: PairTransform,
+                 degradation: Degradation, fixed_seed: int | None) -> None:
+        self.photos = photos if isinstance(photos, dict) else {str(p): p for p in photos}
+        self.names = list(self.photos)
+        if not self.names:
+            raise ValueError("no photographs to make pairs from")
+        self.transform, self.degradation, self.fixed_seed = transform, degradation, fixed_seed
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> PairSample:
+        name = self.names[index]
+        source = self.photos[name]
+        try:
+            high = source if isinstance(source, np.ndarray) else np.asarray(load_rgb(source))
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            return None, None, f"{Path(name).name}: {type(err).__name__}: {err}"
+        if self.fixed_seed is None:
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))     # seeded by the loader's worker
+            high_t = self.transform(to_tensor(high), to_tensor(high))[1]      # crop first, then darken
+            return to_tensor(self.degradation(high_t.permute(1, 2, 0).numpy(), rng)), high_t, ""
+        low = self.degradation(high, np.random.default_rng(name_seed(self.fixed_seed, Path(name).name)))
+        return (*self.transform(to_tensor(low), to_tensor(high)), "")
+
+
+def builtin_photos(names: Sequence[str]) -> dict[str, np.ndarray]:
+    """scikit-image's colour photographs by name, (H, W, 3) uint8 (the stereo pair gives its left image)."""
+    from skimage import data
+
+    photos = {}
+    for name in names:
+        image = getattr(data, name)()
+        photos[name] = image[0] if isinstance(image, tuple) else image
+    return photos
+
+
+def photo_files(root: str | os.PathLike, split: str) -> list[Path]:
+    """The photographs of a plain folder that belong to `split` ('train' or 'val', by file-name hash)."""
+    return [p for p in _images(Path(root)) if is_validation(p.name) == (split == "val")]
+
+
+def collate_pairs(samples: list[PairSample]) -> tuple[Tensor, Tensor, list[str]]:
+    """Pairs of equal size -> (low (B, 3, H, W) uint8, normal (B, 3, H, W) uint8, problems)."""
+    good = [(lo, hi) for lo, hi, _ in samples if lo is not None]
+    problems = [p for _, _, p in samples if p]
+    if not good:
+        return torch.empty(0, 3, 0, 0, dtype=torch.uint8), torch.empty(0, 3, 0, 0, dtype=torch.uint8), problems
+    return torch.stack([g[0] for g in good]), torch.stack([g[1] for g in good]), problems
+
+

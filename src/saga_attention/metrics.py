@@ -1,0 +1,72 @@
+"""Image quality as the low-light enhancement papers report it: PSNR and SSIM of the output as it would be saved
+(clamped to [0, 1], rounded to 8 bits), and their "GT-mean" variants. Pure functions: tensors in, floats out.
+
+SSIM is Wang et al.'s: an 11x11 Gaussian window (sigma 1.5), per RGB channel on the 0-255 range, averaged
+over the window positions that lie inside the image and over channels; it equals scikit-image's
+`structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)`.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SSIM_SIGMA, SSIM_RADIUS = 1.5, 5          # scikit-image's window: radius int(3.5 * sigma + 0.5) = 5, 11 x 11
+GRAY = (0.299, 0.587, 0.114)
+
+
+def _check(output: Tensor, target: Tensor) -> None:
+    if output.shape != target.shape or output.dim() != 4 or output.shape[1] != 3:
+        raise ValueError(f"output and target must both be (B, 3, H, W) images; got {tuple(output.shape)} and "
+                         f"{tuple(target.shape)}")
+
+
+def to_8bit(images: Tensor) -> Tensor:
+    """(B, 3, H, W) in [0, 1] -> the 0-255 values an 8-bit file would hold, float64."""
+    return (images.detach().double().clamp(0, 1) * 255).round()
+
+
+def psnr(output: Tensor, target: Tensor) -> list[float]:
+    """PSNR (dB) of each image of the batch: 8-bit output against 8-bit target, RGB, no border crop."""
+    _check(output, target)
+    mse = (to_8bit(output) - to_8bit(target)).square().flatten(1).mean(1)
+    return [math.inf if m == 0 else 10 * math.log10(255 ** 2 / m) for m in mse.tolist()]
+
+
+def _gaussian_window(device: torch.device) -> Tensor:
+    x = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64, device=device)
+    g = torch.exp(-0.5 * (x / SSIM_SIGMA) ** 2)
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(3, 1, -1, -1)          # (3, 1, 11, 11), one per channel
+
+
+def ssim(output: Tensor, target: Tensor) -> list[float]:
+    """SSIM of each image of the batch (8-bit values, per channel, mean over channels)."""
+    _check(output, target)
+    if min(output.shape[-2:]) < 2 * SSIM_RADIUS + 1:
+        raise ValueError(f"SSIM needs images of at least {2 * SSIM_RADIUS + 1} x {2 * SSIM_RADIUS + 1} pixels; got "
+                         f"{output.shape[-2]} x {output.shape[-1]}")
+    x, y = to_8bit(output), to_8bit(target)
+    window = _gaussian_window(x.device)
+
+    def blur(t: Tensor) -> Tensor:       # only window positions inside the image, as scikit-image averages
+        return F.conv2d(t, window, groups=3)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, vxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.flatten(2).mean(2).mean(1).tolist()
+
+
+def gt_mean(output: Tensor, target: Tensor) -> Tensor:
+    """The output rescaled so that its mean gray level equals the target's (the "GT-mean" protocol), per image;
+    only for the extra columns, never in place of the plain metrics."""
+    _check(output, target)
+    weights = output.new_tensor(GRAY).view(1, 3, 1, 1)
+    gray_out = (output.clamp(0, 1) * weights).sum(1).flatten(1).mean(1)
+    gray_target = (target.clamp(0, 1) * weights).sum(1).flatten(1).mean(1)
+    scale = gray_target / gray_out.clamp_min(1e-8)
+    return (output.clamp(0, 1) * scale.view(-1, 1, 1, 1)).clamp(0, 1)

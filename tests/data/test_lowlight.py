@@ -1,0 +1,80 @@
+"""Low-light pairs: the paired layouts, synthetic darkening and the built-in photographs."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from saga_attention.data.lowlight import (BUILTIN_HELD_OUT, BUILTIN_TRAIN, Degradation, PairedFolder, PairTransform,
+                                          SyntheticPairs, builtin_photos, collate_pairs, find_layout, is_validation,
+                                          photo_files)
+
+
+def _photo(seed, size=(40, 56)):
+    return np.random.default_rng(seed).integers(40, 255, (*size, 3), dtype=np.uint8)
+
+
+def _save(path, seed, size=(40, 56)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(_photo(seed, size)).save(path)
+
+
+def test_degradation_darkens_in_linear_light_with_noise_and_is_reproducible():
+    clean = _photo(0, (64, 64))
+    low = Degradation()(clean, np.random.default_rng(1))
+    again = Degradation()(clean, np.random.default_rng(1))
+    assert low.shape == clean.shape and low.dtype == np.uint8 and np.array_equal(low, again)
+    assert low.mean() < 0.7 * clean.mean()
+    flat = Degradation(jpeg_prob=0.0)(np.full((64, 64, 3), 200, np.uint8), np.random.default_rng(2))
+    assert flat.std() > 0                                      # sensor noise on a flat grey
+    assert not np.array_equal(low, Degradation()(clean, np.random.default_rng(2)))
+
+
+@pytest.mark.parametrize("layout,folders", [
+    ("LOL-v1", [("our485", "low", "high"), ("eval15", "low", "high")]),
+    ("LOL-v2", [("Train", "Low", "Normal"), ("Test", "Low", "Normal")]),
+    ("input/target", [("train", "input", "target"), ("val", "input", "target")]),
+])
+def test_paired_layouts_are_recognised_and_matched_by_stem(tmp_path, layout, folders):
+    for split, low, high in folders:
+        for i in range(3):
+            _save(tmp_path / split / low / f"{i}.png", i)
+            _save(tmp_path / split / high / f"{i}.png", 10 + i)
+    _save(tmp_path / folders[0][0] / folders[0][1] / "orphan.png", 99)
+    (tmp_path / folders[0][0] / folders[0][1] / "3.png").write_bytes(b"broken")
+    _save(tmp_path / folders[0][0] / folders[0][2] / "3.png", 7)
+    assert find_layout(tmp_path) == layout
+    train = PairedFolder(tmp_path, "train", PairTransform(32))
+    assert len(train) == 4 and train.unmatched == [str(tmp_path / folders[0][0] / folders[0][1] / "orphan.png")]
+    low, high, problems = collate_pairs([train[i] for i in range(4)])
+    assert low.shape == high.shape == (3, 3, 32, 32) and len(problems) == 1 and "3.png" in problems[0]
+    val = PairedFolder(tmp_path, "val", PairTransform(0, augment=False))
+    lo, hi, problem = val[0]
+    assert problem == "" and lo.shape == (3, 40, 56) and torch.equal(lo, torch.from_numpy(_photo(0)).permute(2, 0, 1))
+
+
+def test_a_folder_without_a_layout_is_named(tmp_path):
+    _save(tmp_path / "a.png", 0)
+    assert find_layout(tmp_path) is None
+    with pytest.raises(ValueError, match="has none of the paired layouts: LOL-v1 \\(our485/low"):
+        PairedFolder(tmp_path, "train", PairTransform())
+
+
+def test_synthetic_pairs_fixed_for_validation_fresh_for_training(tmp_path):
+    for i in range(40):
+        _save(tmp_path / f"photo{i:02d}.jpg", i)
+    train, val = photo_files(tmp_path, "train"), photo_files(tmp_path, "val")
+    assert train and val and not set(train) & set(val) and len(train) + len(val) == 40
+    assert all(is_validation(p.name) for p in val)
+    fixed = SyntheticPairs(val, PairTransform(0, augment=False), Degradation(), fixed_seed=0)
+    assert torch.equal(fixed[0][0], fixed[0][0]) and fixed[0][2] == ""
+    fresh = SyntheticPairs(train, PairTransform(24), Degradation(), fixed_seed=None)
+    a, b = fresh[0], fresh[0]
+    assert a[0].shape == a[1].shape == (3, 24, 24) and not torch.equal(a[0], b[0])
+    assert a[0].float().mean() < a[1].float().mean()
+
+
+def test_builtin_photographs_are_colour_and_split():
+    assert not set(BUILTIN_TRAIN) & set(BUILTIN_HELD_OUT)
+    photos = builtin_photos(BUILTIN_TRAIN + BUILTIN_HELD_OUT)
+    assert all(p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 and min(p.shape[:2]) >= 300
+               for p in photos.values())
