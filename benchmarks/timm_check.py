@@ -52,7 +52,7 @@ def main() -> int:
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = []
-    for name in sa.list_models():
+    for name in sa.list_models(task="classify"):
         try:
             rows.append(check(name, device))
         except Exception as err:  # noqa: BLE001  (every model is tried; the row records what failed)

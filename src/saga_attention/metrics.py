@@ -42,14 +42,10 @@ def _gaussian_window(device: torch.device) -> Tensor:
     return (g[:, None] * g[None, :]).expand(3, 1, -1, -1)          # (3, 1, 11, 11), one per channel
 
 
-def ssim(output: Tensor, target: Tensor) -> list[float]:
-    """SSIM of each image of the batch (8-bit values, per channel, mean over channels)."""
-    _check(output, target)
-    if min(output.shape[-2:]) < 2 * SSIM_RADIUS + 1:
-        raise ValueError(f"SSIM needs images of at least {2 * SSIM_RADIUS + 1} x {2 * SSIM_RADIUS + 1} pixels; got "
-                         f"{output.shape[-2]} x {output.shape[-1]}")
-    x, y = to_8bit(output), to_8bit(target)
-    window = _gaussian_window(x.device)
+def ssim_map(x: Tensor, y: Tensor) -> Tensor:
+    """SSIM of every window position inside the image, (B, 3, H-10, W-10), for float images on the 0-255 range;
+    differentiable (the loss uses it on unrounded outputs)."""
+    window = _gaussian_window(x.device).to(x.dtype)
 
     def blur(t: Tensor) -> Tensor:       # only window positions inside the image, as scikit-image averages
         return F.conv2d(t, window, groups=3)
@@ -57,8 +53,16 @@ def ssim(output: Tensor, target: Tensor) -> list[float]:
     mx, my = blur(x), blur(y)
     vx, vy, vxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.flatten(2).mean(2).mean(1).tolist()
+    return ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+def ssim(output: Tensor, target: Tensor) -> list[float]:
+    """SSIM of each image of the batch (8-bit values, per channel, mean over channels)."""
+    _check(output, target)
+    if min(output.shape[-2:]) < 2 * SSIM_RADIUS + 1:
+        raise ValueError(f"SSIM needs images of at least {2 * SSIM_RADIUS + 1} x {2 * SSIM_RADIUS + 1} pixels; got "
+                         f"{output.shape[-2]} x {output.shape[-1]}")
+    return ssim_map(to_8bit(output), to_8bit(target)).flatten(2).mean(2).mean(1).tolist()
 
 
 def gt_mean(output: Tensor, target: Tensor) -> Tensor:

@@ -1,5 +1,5 @@
 """Models: a timm-style registry and the PVT family with every attention kind."""
-from . import pvt  # noqa: F401  (registers the PVT family)
+from . import llie, pvt, retinexformer  # noqa: F401  (register the low-light nets, PVT and Retinexformer)
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from .features import FeatureInfo
 from .pvt import PyramidVisionTransformer

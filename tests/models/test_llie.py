@@ -1,0 +1,54 @@
+"""The low-light enhancement nets: every mixer variant and the Retinexformer anchor."""
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import saga_attention as sa
+from saga_attention.models import model_config, save_checkpoint
+from saga_attention.models.llie import MIXERS
+
+ENHANCE = sa.list_models(task="enhance")
+
+
+def test_the_enhancement_models_are_registered():
+    assert "retinexformer" in ENHANCE and "saga_llie_tiny" in ENHANCE and "saga_llie_small" in ENHANCE
+    assert len(ENHANCE) == 2 * len(MIXERS) + 1
+    assert all(model_config(n).task == "enhance" and model_config(n).out_chans == 3 for n in ENHANCE)
+
+
+@pytest.mark.parametrize("name", ENHANCE)
+def test_any_size_in_same_size_out_and_every_parameter_learns(name, tmp_path):
+    model = sa.create_model(name).eval()
+    with torch.no_grad():
+        for size in [(1, 1), (5, 3), (37, 45), (64, 64)]:
+            x = torch.rand(1, 3, *size)
+            y = model(x)
+            assert y.shape == x.shape and torch.isfinite(y).all(), size
+    model.train()
+    model(torch.rand(2, 3, 24, 40)).square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+    path = save_checkpoint(model.eval(), tmp_path / "w.safetensors")
+    x = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        assert torch.equal(sa.create_model(name, checkpoint_path=path).eval()(x), model(x))
+    with pytest.raises(ValueError, match="floating-point"):
+        model(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("size,target", [("tiny", 0.5e6), ("small", 1.6e6)])
+def test_every_mixer_has_sagas_parameter_budget(size, target):
+    counts = {m: sum(p.numel() for p in sa.create_model(
+        f"saga_llie_{size}" if m == "saga" else f"llie_{m}_{size}").parameters()) for m in MIXERS}
+    assert abs(counts["saga"] / target - 1) < 0.05, counts
+    assert all(abs(n / counts["saga"] - 1) <= 0.05 for n in counts.values()), counts
+
+
+def test_retinexformer_matches_the_published_size_and_cost():
+    model = sa.create_model("retinexformer").eval()
+    params = sum(p.numel() for p in model.parameters())
+    assert abs(params / 1.61e6 - 1) < 0.01, params
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.rand(1, 3, 256, 256))
+    macs = counter.get_total_flops() / 2
+    assert abs(macs / 16.7e9 - 1) < 0.05, macs          # the published 15.57 G counts in units of 2^30
