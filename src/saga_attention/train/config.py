@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from ..models import model_config, parse_model_spec
+from ..models import ModelSpec, model_config, parse_model_spec
+from ..models.registry import check_options
 from ..settings import check_fields, coerce, field_default, load_yaml, parse_value, setting, short
 from .task import TASKS, get_task
 
@@ -79,8 +80,7 @@ def _legacy(values: dict[str, Any]) -> dict[str, Any]:
     flat = {**{k: v for k, v in kwargs.items() if k != "attn_kwargs"}, **(kwargs.get("attn_kwargs") or {})}
     if flat:
         spec = parse_model_spec(str(values.get("model", "")) or "saga_pvt_tiny")
-        values["model"] = str(parse_model_spec(f"{spec}" + (":" if ":" not in str(spec) else ",")
-                                               + ",".join(f"{k}={v}" for k, v in flat.items())))
+        values["model"] = str(ModelSpec(spec.name, {**spec.options, **check_options(spec.name, flat)}))
     return values
 
 
