@@ -7,10 +7,13 @@ import sys
 import time
 
 import pytest
+from PIL import Image
 
 from saga_attention.cli import main
+from saga_attention.models import create_model, save_checkpoint
 from saga_attention.train import load_config, to_yaml
 
+LLIE = ["--model", "llie.safetensors"]
 SMALL = ["img_size=64", "train_size=16", "val_size=8", "batch_size=8", "workers=0", "device=cpu"]
 
 
@@ -26,6 +29,8 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "notes" / "todo.txt").write_text("mine")
     (tmp_path / "unfinished").mkdir()
     (tmp_path / "unfinished" / "config.yaml").write_text(to_yaml(load_config(None, SMALL)))
+    Image.new("RGB", (24, 16), (20, 10, 5)).save(tmp_path / "photo.png")
+    save_checkpoint(create_model("saga_llie_tiny"), tmp_path / "llie.safetensors")
     return tmp_path
 
 
@@ -56,6 +61,19 @@ CASES = [
     (["rank", "nothere"], "unknown model 'nothere'"),
     (["models", "--task", "segment"], "--task must be one of classify"),
     (["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["train", "task=enhance", "exposure=[0.5]"], "exposure must be [low, high] with 0 < low <= high"),
+    (["train", "task=enhance", "data=nowhere"], "data='nowhere' is neither lowlight, lowlight-heldout nor a folder"),
+    (["train", "model=saga_llie_tiny", "init=nothere.safetensors"], "init='nothere.safetensors' is neither"),
+    (["train", "model=saga_llie_tiny", "data=lowlight-heldout", "workers=0"], "lowlight-heldout is for evaluation only"),
+    (["train", "model=saga_pvt_tiny", "task=enhance"], "model saga_pvt_tiny is built for task 'classify'"),
+    (["enhance", "nothere.jpg", "-o", "out", *LLIE], "'nothere.jpg' is no file, folder or pattern"),
+    (["enhance", "photo.png", "-o", ".", *LLIE], "would be 'photo.png', an input"),
+    (["enhance", "photo.png", "-o", "/proc/saga-test/out", *LLIE], "cannot write to the output folder"),
+    (["enhance", "photo.png", "-o", "out", *LLIE, "--strength", "3"], "strength must be between 0 and 2"),
+    (["enhance", "photo.png", "-o", "out", *LLIE, "--tile", "10"], "tile must be at least 64"),
+    (["enhance", "photo.png", "-o", "out", "--model", "saga_pvt_tiny"], "no weights are shipped for it"),
+    (["enhance", "photo.png", "-o", "out", "--model", "junk.safetensors"], "could not read 'junk.safetensors'"),
+    (["enhance", "photo.png", "-o", "out", *LLIE, "--max-memory", "lots"], "expected a size like 4096 (MiB)"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The `saga` command: models, bench, report, demo, train, eval, rank, cache. Argument parsing only; the
+"""The `saga` command: models, bench, report, demo, train, eval, enhance, rank, cache. Argument parsing only; the
 work lives in the modules.
 
 Bad input is one line on stderr saying what was wrong and what is expected, exit code 2; Ctrl-C is
@@ -18,6 +18,7 @@ from .bench import (environment, markdown, model_stats, plot, read_records, reso
                     write_json)
 from .data.cache import cache_dir, cache_files, clear_cache
 from .demo import DEMO_RESOLUTIONS, run_demo
+from .enhancement.images import DEFAULT_MAX_PIXELS
 from .models import list_models, model_config, model_tasks, split_specs
 from .runs import human_bytes, new_run_dir
 from .study import run_rank
@@ -105,6 +106,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")
     return 0
+
+
+def _megabytes(text: str) -> float:
+    """'4096' (MiB), '4G', '512M' -> bytes."""
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    scale = units.get(text[-1:].lower(), 2**20)
+    try:
+        value = float(text[:-1] if text[-1:].lower() in units else text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size like 4096 (MiB), 512M or 4G; got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the memory limit must be positive; got {text!r}")
+    return value * scale
+
+
+def cmd_enhance(args: argparse.Namespace) -> int:
+    from .enhancement import Enhancer, enhance_files, plan_jobs
+
+    if args.max_pixels <= 0:
+        raise ValueError(f"--max-pixels must be positive; got {args.max_pixels}")
+    enhancer = Enhancer(args.model, args.device, args.dtype, args.max_memory, args.tile, args.strength)
+    jobs = plan_jobs(args.inputs, args.out)               # the last check; it makes the output folder
+    print(f"enhancing {len(jobs)} photo(s) with {enhancer.describe()}", flush=True)
+    counts = enhance_files(jobs, enhancer, args.overwrite, args.compare, args.max_pixels)
+    print(f"wrote {counts['written']} to {args.out}"
+          + (f"; skipped {counts['skipped']} whose output exists (--overwrite replaces them)" if counts["skipped"] else "")
+          + (f"; {counts['failed']} failed (named above)" if counts["failed"] else ""))
+    return 1 if counts["failed"] else 0
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
@@ -197,6 +226,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help=overrides_help)
     p.add_argument("--json", help="also write the metrics to this JSON file")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("enhance", help="brighten low-light photos (files, folders, globs) with a low-light model",
+                       epilog="Exit code 0: all written; 1: some photos failed (named on stderr); 2: bad settings, "
+                              "nothing written. Outputs keep the input's format, bit depth, alpha, EXIF and ICC.")
+    p.add_argument("inputs", nargs="+", help="image files, folders (sub-folders are mirrored) or glob patterns")
+    p.add_argument("-o", "--out", required=True, help="output folder (or a file name, for one input file)")
+    p.add_argument("--model", help="a low-light model name with shipped weights, a .safetensors checkpoint or a run "
+                                   "folder of saga train (default: the shipped saga_llie_tiny weights)")
+    p.add_argument("--strength", type=float, default=1.0, help="0 = the input, 1 = the model's output (default), "
+                                                               "up to 2")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--max-memory", type=_megabytes, help="memory one pass may use, e.g. 4G (default: 80%% of the "
+                                                          "GPU's free memory, or 70%% of available RAM)")
+    p.add_argument("--tile", type=int, help="force tiles of this side (pixels, >= 64) instead of whole images")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="refuse images with more pixels (decompression bombs; default 200 million)")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist (never an input)")
+    p.add_argument("--compare", action="store_true", help="also write <name>.compare.jpg, before | after")
+    p.set_defaults(func=cmd_enhance)
 
     p = sub.add_parser("rank", help="per-layer rank of attention states and maps (the paper's rank curves)")
     p.add_argument("sources", nargs="+", help="run folders of saga train (trained weights, validation images) "

@@ -195,15 +195,34 @@ class SyntheticPairs(Dataset):
         return (*self.transform(to_tensor(low), to_tensor(high)), "")
 
 
-def builtin_photos(names: Sequence[str]) -> dict[str, np.ndarray]:
-    """scikit-image's colour photographs by name, (H, W, 3) uint8 (the stereo pair gives its left image)."""
+def builtin_photos(names: Sequence[str], max_side: int | None = None) -> dict[str, np.ndarray]:
+    """scikit-image's colour photographs by name, (H, W, 3) uint8 (the stereo pair gives its left image),
+    shrunk (Lanczos) where a side exceeds `max_side`."""
     from skimage import data
 
     photos = {}
     for name in names:
         image = getattr(data, name)()
-        photos[name] = image[0] if isinstance(image, tuple) else image
+        image = image[0] if isinstance(image, tuple) else image
+        if max_side and max(image.shape[:2]) > max_side:
+            scale = max_side / max(image.shape[:2])
+            size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+            image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+        photos[name] = image
     return photos
+
+
+class Repeat(Dataset):
+    """`length` samples drawn in turn from a smaller set (an epoch of random crops from a few photos)."""
+
+    def __init__(self, dataset: Dataset, length: int) -> None:
+        self.dataset, self.length = dataset, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        return self.dataset[index % len(self.dataset)]
 
 
 def photo_files(root: str | os.PathLike, split: str) -> list[Path]:

@@ -22,6 +22,7 @@ from .registry import ModelConfig, register_model
 
 MIXERS = ("saga", "channel", "window", "global", "linear", "focused")
 WINDOW = 8
+MAX_WINDOWS = 16384      # windows per attention call (a CUDA grid dimension is at most 65535 blocks)
 
 
 def to_tokens(x: Tensor) -> Tensor:
@@ -74,10 +75,14 @@ class WindowAttention(nn.Module):
         b, c, h, w = x.shape
         win = x.reshape(b, c, h // WINDOW, WINDOW, w // WINDOW, WINDOW).permute(0, 2, 4, 3, 5, 1)
         win = win.reshape(-1, WINDOW * WINDOW, c)                                     # (B*nW, 64, C)
-        q, k, v = self.qkv(win).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
-        out = self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2))
+        out = torch.cat([self.attend(chunk) for chunk in win.split(MAX_WINDOWS)])    # CUDA grids cap the batch
         out = out.reshape(b, h // WINDOW, w // WINDOW, WINDOW, WINDOW, c).permute(0, 5, 1, 3, 2, 4)
         return out.reshape(b, c, h, w)
+
+    def attend(self, win: Tensor) -> Tensor:
+        """(n, 64, C) windows -> (n, 64, C)."""
+        q, k, v = self.qkv(win).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
+        return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2))
 
 
 class TokenMixer(nn.Module):

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..settings import coerce, parse_value, short
 from .checkpoint import load_checkpoint
+from .pretrained import shipped_weights
 
 RUNNER_SETTINGS = ("compile", "dtype", "batch", "device")    # settings of a run, never of a model
 
@@ -141,17 +142,20 @@ def split_specs(text: str) -> list[str]:
     return specs
 
 
-def create_model(name: str | ModelSpec, checkpoint_path: str | None = None, **kwargs: Any) -> nn.Module:
+def create_model(name: str | ModelSpec, pretrained: bool = False, checkpoint_path: str | None = None,
+                 **kwargs: Any) -> nn.Module:
     """Build a registered model from a name or spec; `kwargs` are spec options or the model's other
     arguments (num_classes, features_only, ...), checked before anything is built.
 
+    pretrained: load the weights shipped in the package (ValueError for a model without any).
     checkpoint_path: a safetensors file written by `save_checkpoint` for this model.
     """
     spec = parse_model_spec(name)
     fn, config = _entry(spec.name)
     options = {**spec.options, **check_options(spec.name, kwargs, config.arguments)}
+    weights = shipped_weights(spec.name) if pretrained else None       # before building: fail fast
     model = fn(**options)
     model.model_name = spec.name
-    if checkpoint_path is not None:
-        load_checkpoint(model, checkpoint_path)
+    for path in filter(None, (weights, checkpoint_path)):
+        load_checkpoint(model, path)
     return model

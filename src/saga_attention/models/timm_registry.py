@@ -10,11 +10,9 @@ from .registry import create_model, list_models
 
 def _timm_entrypoint(name: str):
     def entrypoint(pretrained: bool = False, **kwargs: Any):
-        if pretrained:
-            raise ValueError(f"no pretrained weights ship with {name}; pass checkpoint_path= to load safetensors")
         for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
             kwargs.pop(key, None)
-        return create_model(name, **kwargs)
+        return create_model(name, pretrained=pretrained, **kwargs)     # shipped weights, or a ValueError
     entrypoint.__name__ = entrypoint.__qualname__ = name
     entrypoint.__module__ = __name__
     return entrypoint

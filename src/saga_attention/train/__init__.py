@@ -1,5 +1,5 @@
 """Training and evaluation: the engine, the Task protocol and its tasks, config, checkpoints, logging."""
-from . import classify  # noqa: F401  (registers the classification task)
+from . import classify, enhance  # noqa: F401  (register the classification and enhancement tasks)
 from .config import EngineSettings, TrainConfig, load_config, make_config, preset_names, to_yaml
 from .engine import Interrupted, evaluate, lr_at, run_config, run_eval, train
 from .task import TASKS, Datasets, Task, get_task, register_task

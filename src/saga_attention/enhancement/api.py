@@ -1,0 +1,153 @@
+"""The enhancer: a low-light model (the shipped weights by default, or any registered name, checkpoint or run
+folder) applied to a whole photo when it fits in memory, or in blended tiles when it does not.
+
+    import saga_attention as sa
+    bright = sa.enhance(Image.open("dark.jpg"))            # PIL in, PIL out; NumPy and tensors too
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from ..bench.measure import MIB, resolve_device
+from ..models import create_model, load_checkpoint, model_config, parse_model_spec, read_checkpoint
+from ..models.pretrained import shipped_models
+from .tiles import CALIBRATION_SIDES, MemoryModel, available_bytes, calibrate, plan_tile, whole_or_tiled
+
+DEFAULT_MODEL = "saga_llie_tiny"
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+OVERLAP = 32
+
+
+def load_enhancer(source: str | None = None) -> nn.Module:
+    """A low-light model from: None (the shipped weights of DEFAULT_MODEL), a registered name or spec (its
+    shipped weights), a .safetensors checkpoint (its metadata names the model) or a run folder of saga train."""
+    source = source or DEFAULT_MODEL
+    path = Path(source)
+    if path.is_dir():
+        from ..train import run_config
+
+        config = run_config(path)
+        if not (path / "best.safetensors").is_file():
+            raise ValueError(f"run folder {source!r} has no best.safetensors yet: no epoch of it finished")
+        model = create_model(parse_model_spec(config.engine.model))
+        load_checkpoint(model, path / "best.safetensors")
+    elif path.suffix == ".safetensors" or path.is_file():
+        _, metadata = read_checkpoint(path)
+        if "model" not in metadata:
+            raise ValueError(f"{source!r} does not say which model it holds (no 'model' metadata); give a run folder")
+        model = load_checkpoint(create_model(metadata["model"]), path)
+    else:
+        spec = parse_model_spec(source)
+        if spec.name not in shipped_models():
+            raise ValueError(f"--model {source}: no weights are shipped for it; give a checkpoint or a run folder "
+                             f"(shipped: {', '.join(shipped_models()) or 'none'})")
+        model = create_model(spec, pretrained=True)
+    if model_config(model.model_name).task != "enhance":
+        raise ValueError(f"{source!r} is a {model_config(model.model_name).task} model, not a low-light enhancer")
+    return model.eval()
+
+
+class Enhancer:
+    """A model on a device with a memory budget: `enhancer(rgb)` for (H, W, 3) float32 arrays in [0, 1].
+
+    strength: 0 returns the input, 1 the model's output, between mixes them (above 1 extrapolates).
+    max_memory: bytes one pass may use (default: what the device has free); tile: force tiles of this side.
+    """
+
+    def __init__(self, model: str | nn.Module | None = None, device: str = "auto", dtype: str = "fp32",
+                 max_memory: float | None = None, tile: int | None = None, strength: float = 1.0) -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+        if tile is not None and tile < 64:
+            raise ValueError(f"tile must be at least 64 pixels; got {tile}")
+        if max_memory is not None and max_memory <= 0:
+            raise ValueError(f"max_memory must be positive; got {max_memory}")
+        if not 0 <= strength <= 2:
+            raise ValueError(f"strength must be between 0 and 2; got {strength}")
+        self.device, self.dtype = resolve_device(device), DTYPES[dtype]
+        module = model if isinstance(model, nn.Module) else load_enhancer(model)
+        self.model = module.eval().to(self.device, self.dtype)
+        self.max_memory, self.tile, self.strength = max_memory, tile, strength
+        self._memory: MemoryModel | None = None
+
+    def memory(self) -> MemoryModel:
+        if self._memory is None:
+            self._memory = calibrate(self._forward, self.device, self.dtype)
+        return self._memory
+
+    @torch.inference_mode()
+    def _forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def plan(self, h: int, w: int) -> int | None:
+        """None (one pass over the whole image) or the tile side for an h x w image."""
+        if self.tile:
+            return self.tile
+        if self.max_memory is None and h * w <= CALIBRATION_SIDES[-1] ** 2:
+            return None                  # smaller than a calibration pass: measuring would cost more than running
+        budget = self.max_memory if self.max_memory is not None else available_bytes(self.device)
+        return plan_tile(self.memory(), h, w, budget, None)
+
+    def __call__(self, rgb: np.ndarray, progress: bool = False) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1] -> enhanced (H, W, 3) float32 in [0, 1]."""
+        if rgb.ndim != 3 or rgb.shape[-1] != 3:
+            raise ValueError(f"expected an (H, W, 3) RGB array; got shape {rgb.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+        x = x.to(self.device, self.dtype)
+        out = whole_or_tiled(self.model, x, self.plan(*rgb.shape[:2]), OVERLAP, progress)
+        out = x.float() + self.strength * (out - x.float())
+        return out.clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+
+    def describe(self) -> str:
+        budget = self.max_memory if self.max_memory is not None else available_bytes(self.device)
+        return (f"{self.model.model_name} on {self.device} ({str(self.dtype).removeprefix('torch.')}), memory limit "
+                f"{budget / MIB:.0f} MiB" + (f", tiles of {self.tile}" if self.tile else ""))
+
+
+def _as_rgb(image: Any) -> tuple[np.ndarray, Any]:
+    """(H, W, 3) float32 in [0, 1] from a PIL image, an array or a tensor, and how to give the result back."""
+    if isinstance(image, Image.Image):
+        mode = image.mode
+        rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
+        return rgb, lambda out: Image.fromarray(np.round(out * 255).astype(np.uint8)).convert(
+            mode if mode in ("L", "RGB") else "RGB")
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"a NumPy image must be (H, W, 3); got shape {image.shape}")
+        if image.dtype == np.uint8:
+            return image.astype(np.float32) / 255, lambda out: np.round(out * 255).astype(np.uint8)
+        if image.dtype == np.uint16:
+            return image.astype(np.float32) / 65535, lambda out: np.round(out * 65535).astype(np.uint16)
+        if np.issubdtype(image.dtype, np.floating):
+            return image.astype(np.float32), lambda out: out.astype(image.dtype)
+        raise ValueError(f"a NumPy image must be uint8, uint16 or float in [0, 1]; got {image.dtype}")
+    if isinstance(image, Tensor):
+        if image.dim() not in (3, 4) or image.shape[-3] != 3 or (image.dim() == 4 and image.shape[0] != 1):
+            raise ValueError(f"a tensor image must be (3, H, W) or (1, 3, H, W); got {tuple(image.shape)}")
+        if not image.is_floating_point():
+            raise ValueError(f"a tensor image must be floating point in [0, 1]; got {image.dtype}")
+        rgb = image.reshape(3, *image.shape[-2:]).permute(1, 2, 0).float().cpu().numpy()
+        return rgb, lambda out: torch.from_numpy(out).permute(2, 0, 1).reshape(image.shape).to(image)
+    raise ValueError(f"enhance takes a PIL image, a NumPy array or a torch tensor; got {type(image).__name__}")
+
+
+_CACHE: dict[tuple, Enhancer] = {}
+
+
+def enhance(image: Any, model: str | nn.Module | None = None, strength: float = 1.0, device: str = "auto",
+            dtype: str = "fp32", max_memory: float | None = None, tile: int | None = None) -> Any:
+    """Enhance a low-light image; returns the same kind as given (PIL image, (H, W, 3) array, (3, H, W) tensor).
+    The model defaults to the weights shipped in the package (see Enhancer for the other settings)."""
+    rgb, give_back = _as_rgb(image)
+    if isinstance(model, nn.Module):
+        return give_back(Enhancer(model, device, dtype, max_memory, tile, strength)(rgb))
+    key = (model, device, dtype, max_memory, tile, strength)        # the model is loaded once per setting
+    if key not in _CACHE:
+        _CACHE[key] = Enhancer(model, device, dtype, max_memory, tile, strength)
+    return give_back(_CACHE[key](rgb))
