@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .bench import (environment, markdown, model_stats, plot, read_records, resolve_device, run_sweep, suite_parts,
-                    write_json)
+from .bench import (TASK_DEFAULTS, environment, markdown, model_stats, plot, read_records, resolve_device, run_sweep,
+                    suite_parts, write_json)
 from .data.cache import cache_dir, cache_files, clear_cache
 from .demo import DEMO_RESOLUTIONS, run_demo
 from .enhancement.images import DEFAULT_MAX_PIXELS
@@ -62,11 +62,16 @@ def _write_table_and_plot(records: list[dict], stem: Path) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
+    if args.task not in TASK_DEFAULTS:
+        raise ValueError(f"--task must be one of {', '.join(TASK_DEFAULTS)}; got {args.task!r}")
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise ValueError(f"--time-limit must be positive seconds; got {args.time_limit}")
+    defaults = TASK_DEFAULTS[args.task]
     sweeps = suite_parts(args.suite) if args.suite else [
-        {"models": args.models, "resolutions": args.res, "batches": args.batch, "dtypes": args.dtype,
-         "modes": args.mode}]
+        {"models": args.models or defaults["models"], "resolutions": args.res or defaults["resolutions"],
+         "batches": args.batch, "dtypes": args.dtype, "modes": args.mode}]
     records = [r for sweep in sweeps for r in run_sweep(**sweep, device=device, warmup=args.warmup,
-                                                        repeats=args.repeats)]
+                                                        repeats=args.repeats, time_limit=args.time_limit)]
     json_path = Path(args.json) if args.json else new_run_dir("runs", "bench") / "bench.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     write_json(json_path, records, environment(device), args.command)
@@ -175,14 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("bench", help="throughput and peak memory across models, resolutions, dtypes, modes")
-    p.add_argument("--models", type=split_specs, default=["pvt_tiny", "saga_pvt_tiny"],
+    p.add_argument("--task", default="classify", help="classify (default models pvt_tiny,saga_pvt_tiny at 224) or "
+                                                       "enhance (every low-light net and retinexformer, batch 1, at "
+                                                       "400x600 to 4000x6000)")
+    p.add_argument("--time-limit", type=float, help="seconds per cell: each runs in its own process and is stopped "
+                                                    "after this (recorded as time_limit; a cell killed by the system "
+                                                    "as killed)")
+    p.add_argument("--models", type=split_specs, default=None,
                    help="comma-separated model specs, options after a colon: pvt_tiny:impl=math,"
                         "saga_pvt_tiny:gate_bias_init=2.0,value_gate=false; '@compile' after a spec runs it under "
                         "torch.compile (fullgraph), e.g. saga_pvt_tiny@compile")
     p.add_argument("--suite", help="a built-in sweep instead of --models/--res/--batch/--dtype/--mode: 'paper' "
                                    "(the paper's efficiency table, issue 3), or one part: paper:eager, "
                                    "paper:compiled, paper:train")
-    p.add_argument("--res", type=_csv, default=["224"], help="comma-separated resolutions, N or HxW")
+    p.add_argument("--res", type=_csv, default=None, help="comma-separated resolutions, N or HxW")
     p.add_argument("--batch", type=_ints, default=[1], help="comma-separated batch sizes")
     p.add_argument("--dtype", type=_csv, default=["fp32"], help="comma-separated: fp32, bf16, fp16")
     p.add_argument("--mode", type=_csv, default=["inference"], help="comma-separated: inference, train")

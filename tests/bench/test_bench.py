@@ -113,3 +113,13 @@ def test_model_stats_match_the_pvt_paper():
     stats = model_stats("pvt_tiny")
     assert stats["params_m"] == pytest.approx(13.2, rel=0.01)
     assert stats["gmacs"] == pytest.approx(1.9, rel=0.03)  # PVT paper, Table 1: 1.9 GFLOPs (multiply-adds)
+
+
+def test_image_models_train_against_an_image_and_a_cell_past_its_time_limit_is_a_result():
+    records = run_sweep(["saga_llie_tiny"], ["24x40"], [1], ["fp32"], "cpu", ["train", "inference"], warmup=0,
+                        repeats=1, progress=False)
+    assert [r["status"] for r in records] == ["ok", "ok"] and all(r["ms"] > 0 for r in records)
+    late = runner.bench_limited(0.2, "saga_llie_tiny", (24, 40), 1, "fp32", torch.device("cpu"), "inference", 0, 1)
+    assert late["status"] == "time_limit" and late["res"] == "24x40" and late["ms"] is None
+    done = runner.bench_limited(120, "saga_llie_tiny", (24, 40), 1, "fp32", torch.device("cpu"), "inference", 0, 1)
+    assert done["status"] == "ok" and done["model"] == "saga_llie_tiny"

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import gc
 import itertools
+import multiprocessing
+import queue as queue_module
 from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models import ModelSpec, create_model, parse_model_spec
+from ..models import ModelSpec, create_model, model_config, parse_model_spec
 from ..ops.saga.inputs import check_choice
 from .measure import environment, is_out_of_memory, peak_memory_mib, time_ms
 
@@ -48,12 +50,17 @@ def _step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dt
                 return model(x)
         return infer
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    target = torch.randint(0, getattr(model, "_orig_mod", model).num_classes, (x.shape[0],), device=x.device)
+    bare = getattr(model, "_orig_mod", model)
+    if model_config(bare.model_name).task == "classify":
+        target = torch.randint(0, bare.num_classes, (x.shape[0],), device=x.device)
+        criterion = F.cross_entropy
+    else:                                                  # image to image: L1 against an image target
+        target, criterion = torch.rand_like(x), F.l1_loss
     amp = dtype != torch.float32
 
     def train_step():
         with torch.autocast(x.device.type, dtype=dtype, enabled=amp):
-            loss = F.cross_entropy(model(x), target)
+            loss = criterion(model(x).float(), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -113,6 +120,12 @@ PAPER_SUITE: dict[str, dict[str, Any]] = {
                          "pvt_tiny@compile", "saga_pvt_tiny@compile"],
               "resolutions": [1280], "batches": [8], "dtypes": ["bf16"], "modes": ["train"]},
 }
+# Low-light enhancement at photo sizes (HxW; 400x600 is LOL's size), batch 1: every mixer and retinexformer.
+ENHANCE_MODELS = ["saga_llie_small", "llie_channel_small", "llie_window_small", "llie_global_small",
+                  "llie_linear_small", "llie_focused_small", "retinexformer"]
+ENHANCE_RESOLUTIONS = ["400x600", "1080x1920", "2160x3840", "4000x6000"]
+TASK_DEFAULTS = {"classify": {"models": ["pvt_tiny", "saga_pvt_tiny"], "resolutions": ["224"]},
+                 "enhance": {"models": ENHANCE_MODELS, "resolutions": ENHANCE_RESOLUTIONS}}
 SUITES = {"paper": PAPER_SUITE}
 
 
@@ -126,10 +139,39 @@ def suite_parts(name: str) -> list[dict[str, Any]]:
     return list(SUITES[suite].values())
 
 
+def _cell(queue, *args) -> None:
+    queue.put(bench_one(*args))
+
+
+def bench_limited(time_limit: float, *args) -> dict[str, Any]:
+    """bench_one(*args) in a child process given `time_limit` seconds: past it the cell is stopped and recorded
+    with status 'time_limit'; a child killed by the system (out of memory on a CPU) is status 'killed'."""
+    spec, res, batch, dtype, device, mode = args[:6]
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_cell, args=(queue, *args), daemon=True)
+    child.start()
+    try:
+        return queue.get(timeout=time_limit)
+    except queue_module.Empty:
+        status = "time_limit" if child.is_alive() else "killed"
+        return {"model": spec, "res": f"{res[0]}x{res[1]}", "batch": batch, "dtype": dtype, "device": device.type,
+                "mode": mode, "img_per_s": None, "ms": None, "peak_mem_mib": None, "mem_method": None,
+                "status": status, "params_m": None, "time_limit_s": time_limit,
+                "error": f"no result within {time_limit:g} s" if status == "time_limit" else
+                f"the process died (exit code {child.exitcode}; out of memory?)"}
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+
+
 def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: Iterable[int],
               dtypes: Iterable[str], device: str | torch.device, modes: Iterable[str],
-              warmup: int = 3, repeats: int = 10, progress: bool = True) -> list[dict[str, Any]]:
-    """Every combination, in order; specs and resolutions are checked before anything runs."""
+              warmup: int = 3, repeats: int = 10, progress: bool = True,
+              time_limit: float | None = None) -> list[dict[str, Any]]:
+    """Every combination, in order; specs and resolutions are checked before anything runs. time_limit: each
+    cell runs in its own process and is stopped after that many seconds (a result, not an error)."""
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu")
@@ -151,5 +193,6 @@ def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: 
     grid = list(itertools.product(modes, dtypes, batches, resolutions, models))
     records = []
     for mode, dtype, batch, res, spec in tqdm(grid, desc="bench", unit="run", disable=not progress):
-        records.append(bench_one(spec, res, batch, dtype, device, mode, warmup, repeats))
+        args = (spec, res, batch, dtype, device, mode, warmup, repeats)
+        records.append(bench_limited(time_limit, *args) if time_limit else bench_one(*args))
     return records
