@@ -68,7 +68,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"--time-limit must be positive seconds; got {args.time_limit}")
     defaults = TASK_DEFAULTS[args.task]
     sweeps = suite_parts(args.suite) if args.suite else [
-        {"models": args.models or defaults["models"], "resolutions": args.res or defaults["resolutions"],
+        {"models": defaults["models"] if args.models is None else args.models,
+         "resolutions": defaults["resolutions"] if args.res is None else args.res,
          "batches": args.batch, "dtypes": args.dtype, "modes": args.mode}]
     records = [r for sweep in sweeps for r in run_sweep(**sweep, device=device, warmup=args.warmup,
                                                         repeats=args.repeats, time_limit=args.time_limit)]
