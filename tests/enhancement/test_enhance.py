@@ -24,6 +24,10 @@ def test_tiles_cover_the_image_and_blend_a_local_function_exactly():
     image = torch.rand(1, 3, 70, 101)
     out = run_tiled(lambda x: 2 * x + 1, image, tile=32, overlap=8)
     assert torch.allclose(out, 2 * image + 1, atol=1e-6)
+    ramp_image = torch.linspace(0, 1, 101).expand(1, 3, 70, 101)          # each tile's own constant: its mean
+    blended = run_tiled(lambda x: torch.full_like(x, float(x.mean())), ramp_image, tile=32, overlap=8)
+    steps = blended.diff(dim=-1).abs().max()
+    assert steps < 0.05, steps            # tile means differ by about 0.24: the ramps spread that over the overlap
 
 
 def test_the_memory_plan_runs_whole_images_that_fit_and_tiles_the_rest():
