@@ -158,9 +158,8 @@ def write_photo(photo: Photo, rgb: np.ndarray, path: str | Path) -> None:
 
 def _write(photo: Photo, rgb: np.ndarray, path: Path) -> None:
     pixels = _quantize(_luma(rgb) if photo.mode == "L" else rgb, photo.bits)           # (H, W) or (H, W, 3)
-    if photo.alpha is not None:
-        alpha = photo.alpha if photo.bits == 16 or photo.alpha.dtype == np.uint8 else (photo.alpha >> 8).astype(np.uint8)
-        pixels = np.dstack([pixels, alpha])
+    if photo.alpha is not None:                  # read at the photo's own bit depth
+        pixels = np.dstack([pixels, photo.alpha])
     fmt = photo.format if photo.format in WRITABLE else "PNG"
     if photo.bits == 16 and fmt == "TIFF":
         import tifffile
