@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", type=split_specs, default=None,
                    help="comma-separated model specs, options after a colon: pvt_tiny:impl=math,"
                         "saga_pvt_tiny:gate_bias_init=2.0,value_gate=false; '@compile' after a spec runs it under "
-                        "torch.compile (fullgraph), e.g. saga_pvt_tiny@compile")
+                        "torch.compile (fullgraph), '@reduce-overhead' the same with CUDA graphs, e.g. "
+                        "saga_pvt_tiny@compile")
     p.add_argument("--suite", help="a built-in sweep instead of --models/--res/--batch/--dtype/--mode: 'paper' "
                                    "(the paper's efficiency table, issue 3), or one part: paper:eager, "
                                    "paper:compiled, paper:train")

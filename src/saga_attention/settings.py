@@ -71,8 +71,8 @@ def coerce(name: str, value: Any, default: Any) -> Any:
         value = float(value)
     if wanted is int and isinstance(value, float) and value.is_integer():
         value = int(value)
-    if wanted is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
+    if wanted is str and isinstance(value, (int, float)):
+        value = str(value).lower() if isinstance(value, bool) else str(value)   # YAML reads 'true' as a bool
     if wanted is tuple and isinstance(value, list):
         value = tuple(value)
     if default is None or (isinstance(value, wanted) and not (wanted is not bool and isinstance(value, bool))):

@@ -25,13 +25,14 @@ def test_bad_resolution(text):
 
 
 def test_bench_entries_keep_runner_settings_out_of_the_model_spec():
-    spec, compiled = parse_bench_entry("saga_pvt_tiny:gate_bias_init=2.5,value_gate=false@compile")
-    assert (spec.name, dict(spec.options), compiled) == ("saga_pvt_tiny", {"gate_bias_init": 2.5,
-                                                                           "value_gate": False}, True)
-    assert parse_bench_entry("pvt_tiny")[1] is False
+    spec, runner = parse_bench_entry("saga_pvt_tiny:gate_bias_init=2.5,value_gate=false@compile")
+    assert (spec.name, dict(spec.options), runner) == ("saga_pvt_tiny", {"gate_bias_init": 2.5,
+                                                                         "value_gate": False}, "compile")
+    assert parse_bench_entry("pvt_tiny")[1] is None
+    assert parse_bench_entry("pvt_tiny@reduce-overhead")[1] == "reduce-overhead"
     with pytest.raises(ValueError, match="compile is a setting of the run, not an option of model pvt_tiny"):
         parse_bench_entry("pvt_tiny:compile=true")
-    with pytest.raises(ValueError, match="after '@' a bench entry takes 'compile' only"):
+    with pytest.raises(ValueError, match="after '@' a bench entry takes compile or reduce-overhead"):
         parse_bench_entry("pvt_tiny@fast")
     with pytest.raises(ValueError, match="unknown model 'pvt_tinny'"):
         parse_bench_entry("pvt_tinny")

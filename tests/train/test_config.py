@@ -35,6 +35,14 @@ def test_the_saved_yaml_loads_back_the_same(tmp_path):
     assert load_config(tmp_path / "config.yaml") == config
 
 
+@pytest.mark.parametrize("text,mode", [("false", "false"), ("true", "true"), ("True", "true"),
+                                       ("reduce-overhead", "reduce-overhead")])
+def test_compile_takes_false_true_or_reduce_overhead(text, mode, tmp_path):
+    assert load_config(None, [f"compile={text}"]).engine.compile == mode
+    (tmp_path / "c.yaml").write_text(f"compile: {text}\n")          # a run folder written when compile was a bool
+    assert load_config(tmp_path / "c.yaml").engine.compile == mode
+
+
 def test_a_config_written_before_the_engine_still_loads(tmp_path):
     """Run folders of the first `saga train` had no task and kept architecture options in model_kwargs."""
     (tmp_path / "config.yaml").write_text(
@@ -55,6 +63,7 @@ def test_a_config_written_before_the_engine_still_loads(tmp_path):
     (["img_size=100"], "img_size must be a multiple of 32; got 100"),
     (["img_size=512"], "the built-in tasks are 64 to 224 pixels; got img_size=512"),
     (["amp=fp8"], "amp must be one of auto, bf16, none; got 'fp8'"),
+    (["compile=max-autotune"], "compile must be one of false, true, reduce-overhead; got 'max-autotune'"),
     (["crop_scale=[0.5]"], "crop_scale must be [low, high]"),
     (["crop_scale=[a,b]"], "crop_scale must be [low, high] with 0 < low <= high <= 1; got ['a', 'b']"),
     (["crop_scale=7"], "crop_scale must be a list like [a, b]; got 7"),

@@ -19,13 +19,19 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODES = ("inference", "train")
 
 
-def parse_bench_entry(entry: str) -> tuple[ModelSpec, bool]:
-    """'pvt_tiny:impl=math' -> (spec, False); 'saga_pvt_tiny@compile' -> (spec, True): what follows '@' is
-    a setting of the runner (torch.compile with fullgraph), never an option of the model."""
+COMPILE_RUNNERS = {"compile": None, "reduce-overhead": "reduce-overhead"}   # '@' setting -> torch.compile mode
+
+
+def parse_bench_entry(entry: str) -> tuple[ModelSpec, str | None]:
+    """'pvt_tiny:impl=math' -> (spec, None); 'saga_pvt_tiny@compile' -> (spec, 'compile'): what follows '@' is
+    a setting of the runner, never an option of the model: 'compile' (torch.compile, fullgraph) or
+    'reduce-overhead' (the same with CUDA graphs)."""
     text, at, runner = entry.partition("@")
-    if at and runner.strip() != "compile":
-        raise ValueError(f"after '@' a bench entry takes 'compile' only, e.g. saga_pvt_tiny@compile; got {entry!r}")
-    return parse_model_spec(text), bool(at)
+    runner = runner.strip()
+    if at and runner not in COMPILE_RUNNERS:
+        raise ValueError(f"after '@' a bench entry takes {' or '.join(COMPILE_RUNNERS)}, e.g. saga_pvt_tiny@compile; "
+                         f"got {entry!r}")
+    return parse_model_spec(text), runner or None
 
 
 def parse_resolution(text: str | int) -> tuple[int, int]:
@@ -42,14 +48,17 @@ def parse_resolution(text: str | int) -> tuple[int, int]:
     return hw
 
 
-def _step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dtype):
-    """The call to time: an inference forward, or one training step (forward, loss, backward, AdamW)."""
+def _step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dtype, graphs: bool = False):
+    """The call to time: an inference forward, or one training step (forward, loss, backward, AdamW).
+    graphs: the model replays CUDA graphs, so each call starts a new step of them."""
+    begin = torch.compiler.cudagraph_mark_step_begin if graphs else (lambda: None)
     if mode == "inference":
         def infer():
+            begin()
             with torch.inference_mode():
                 return model(x)
         return infer
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=x.is_cuda)   # as saga train runs it
     bare = getattr(model, "_orig_mod", model)
     if model_config(bare.model_name).task == "classify":
         target = torch.randint(0, bare.num_classes, (x.shape[0],), device=x.device)
@@ -59,6 +68,7 @@ def _step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dt
     amp = dtype != torch.float32
 
     def train_step():
+        begin()
         with torch.autocast(x.device.type, dtype=dtype, enabled=amp):
             loss = criterion(model(x).float(), target)
         optimizer.zero_grad(set_to_none=True)
@@ -78,7 +88,7 @@ def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: t
                               "device": device.type, "mode": mode, "img_per_s": None, "ms": None,
                               "peak_mem_mib": None, "mem_method": None, "status": "ok", "params_m": None,
                               "torch": env["torch"], "device_name": env["device_name"]}
-    model_spec, compiled = parse_bench_entry(spec)
+    model_spec, runner = parse_bench_entry(spec)
     model = x = step = None
     try:
         model = create_model(model_spec).to(device)
@@ -89,7 +99,9 @@ def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: t
         else:
             model = model.train()
             x = torch.randn(batch, 3, *res, device=device)
-        step = _step_fn(torch.compile(model, fullgraph=True) if compiled else model, x, mode, DTYPES[dtype])
+        if runner is not None:
+            model = torch.compile(model, fullgraph=True, mode=COMPILE_RUNNERS[runner])
+        step = _step_fn(model, x, mode, DTYPES[dtype], graphs=runner == "reduce-overhead")
         step()
         record["peak_mem_mib"], record["mem_method"] = peak_memory_mib(step, device)
         ms = time_ms(step, device, warmup=warmup, repeats=repeats)

@@ -20,6 +20,7 @@ from ..models.registry import check_options
 from ..settings import check_fields, coerce, field_default, load_yaml, parse_value, setting, short
 from .task import TASKS, get_task
 
+COMPILE_MODES = ("false", "true", "reduce-overhead")
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -45,7 +46,8 @@ class EngineSettings:
     clip_grad: float = setting(0.0, low=0, doc="max gradient norm; 0 = off")
     ema_decay: float = setting(0.0, low=0, below=1, doc="0 = no EMA; e.g. 0.9998")
     amp: str = setting("auto", choices=("auto", "bf16", "none"), doc="auto: bf16 on CUDA")
-    compile: bool = setting(False, doc="torch.compile the model")
+    compile: str = setting("false", choices=COMPILE_MODES, doc="torch.compile the model: true, or reduce-overhead "
+                                                              "(CUDA graphs: for small batches, where launches dominate)")
     grad_checkpointing: bool = setting(False, doc="recompute activations in backward: less memory, about a "
                                                   "third more compute (the model's set_grad_checkpointing)")
     seed: int = setting(0, low=0)

@@ -37,6 +37,7 @@ from .log import MetricsLog
 from .task import Task, get_task
 
 LAST, BEST = "last.safetensors", "best.safetensors"
+POSTFIX_EVERY = 20        # steps between progress-bar loss readings (each waits for the GPU)
 WARMUP_SHARE = 0.2        # warmup takes at most this share of the run's steps
 
 
@@ -133,11 +134,14 @@ class Run:
     ema: nn.Module | None
 
 
-def train_step(run: Run, batch: tuple, lr: float) -> tuple[float, int]:
-    """One optimisation step on a batch; returns (loss, samples)."""
+def train_step(run: Run, batch: tuple, lr: float) -> tuple[torch.Tensor, int]:
+    """One optimisation step on a batch; returns (the detached loss, samples). The loss stays on the device,
+    so the host can queue the next step while this one runs."""
     config = run.task.config
     for group in run.optimizer.param_groups:
         group["lr"] = lr
+    if config.engine.compile == "reduce-overhead":
+        torch.compiler.cudagraph_mark_step_begin()        # the graph's outputs of the last step may be reused
     with autocast(config, run.task.process.device):
         loss, count = run.task.loss(run.step_model, batch)
     run.optimizer.zero_grad(set_to_none=True)
@@ -147,7 +151,7 @@ def train_step(run: Run, batch: tuple, lr: float) -> tuple[float, int]:
     run.optimizer.step()
     if run.ema is not None:
         update_ema(run.ema, run.model, config.engine.ema_decay)
-    return loss.item(), count
+    return loss.detach(), count
 
 
 def epoch_seed(config: TrainConfig, epoch: int, rank: int) -> int:
@@ -224,7 +228,8 @@ def _train(task: Task, run_dir: Path, resume: bool, history: str) -> dict:
             raise ValueError(f"grad_checkpointing=true: {engine.model} has no set_grad_checkpointing; set it false")
         model.set_grad_checkpointing(True)
     ema = copy.deepcopy(model).requires_grad_(False) if engine.ema_decay > 0 else None
-    optimizer = torch.optim.AdamW(param_groups(model, engine.weight_decay), lr=engine.lr)
+    optimizer = torch.optim.AdamW(param_groups(model, engine.weight_decay), lr=engine.lr,
+                                  fused=process.device.type == "cuda")    # one kernel per step on the GPU
     counters = {"epoch": 0, "best": None}
     if resume:
         removed = clean_partial_writes(run_dir) if process.main else []
@@ -240,8 +245,8 @@ def _train(task: Task, run_dir: Path, resume: bool, history: str) -> dict:
     if process.world > 1:
         step_model = DistributedDataParallel(model, device_ids=[process.device.index]
                                              if process.device.type == "cuda" else None)
-    if engine.compile:
-        step_model = torch.compile(step_model)
+    if engine.compile != "false":
+        step_model = torch.compile(step_model, mode="reduce-overhead" if engine.compile == "reduce-overhead" else None)
     run = Run(task, model, step_model, optimizer, ema)
     log = MetricsLog(run_dir, keep_epochs=counters["epoch"]) if process.main else None
     scale = task.lr_scale(engine.batch_size * process.world)
@@ -294,13 +299,15 @@ def _epoch(run: Run, train_set, val_batches, epoch: int, steps_per_epoch: int, t
         problems += batch[-1]
         lr = lr_at(epoch * steps_per_epoch + i, total, warmup, engine.lr * scale, engine.min_lr * scale)
         loss, count = train_step(run, batch, lr)
-        losses, seen = losses + loss * count, seen + count
-        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
+        losses, seen = losses + loss.float() * count, seen + count
+        if i % POSTFIX_EVERY == 0 or i == steps_per_epoch - 1:    # reading the loss waits for the GPU
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
         if i == 0:
             first = time.perf_counter()
         elif estimate and i == min(4, steps_per_epoch - 1):
+            loss.item()                                          # wait for the queued steps before timing them
             _estimate(process, (time.perf_counter() - first) / i, steps_per_epoch, engine.epochs - epoch)
-    train_loss, seen_all, replaced = distributed.all_sum([losses, seen, len(problems)], process)
+    train_loss, seen_all, replaced = distributed.all_sum([float(losses), seen, len(problems)], process)
     seconds = time.perf_counter() - start
     if problems:
         print(f"[rank {process.rank}] epoch {epoch + 1}: replaced {len(problems)} unreadable training file(s) by "
