@@ -377,6 +377,7 @@ def _padded(d: int) -> int:
 _TL_DTYPES = {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32}
 
 
+@functools.lru_cache(maxsize=None)
 def _kernel_flags(kernel: str, feature_map: str, dtype: torch.dtype, dk: int, dv: int, block_dk: int,
                   block_dv: int) -> dict:
     """The compile-time arguments and launch configuration of one of KERNELS.
@@ -428,10 +429,9 @@ def _reduce_partials(partial_s: Tensor, partial_z: Tensor, batch: int, heads: in
     return (partial_s.sum(dim=1).unflatten(0, (batch, heads)), partial_z.sum(dim=1).unflatten(0, (batch, heads)))
 
 
-@torch.library.custom_op("saga_attention::forward", mutates_args=())
-def saga_forward(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
-                 feature_map: str, eps: float, normalizer: str, conv_weight: Tensor | None,
-                 conv_bias: Tensor | None, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
+def forward_kernels(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
+                    feature_map: str, eps: float, normalizer: str, conv_weight: Tensor | None,
+                    conv_bias: Tensor | None, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
     """o (B, Nq, H, Dv) in v's dtype, and the padded fp32 state S (B, H, BDk, BDv) and z (B, H, BDk).
 
     With conv_weight (H*Dv, 1, k, k), o also holds the depth-wise conv of v over the height x width map."""
@@ -460,6 +460,14 @@ def saga_forward(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tenso
     return out, state, z
 
 
+@torch.library.custom_op("saga_attention::forward", mutates_args=())
+def saga_forward(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
+                 feature_map: str, eps: float, normalizer: str, conv_weight: Tensor | None,
+                 conv_bias: Tensor | None, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
+    """forward_kernels as an op torch.compile traces through."""
+    return forward_kernels(q, k, v, g_k, g_v, feature_map, eps, normalizer, conv_weight, conv_bias, height, width)
+
+
 @saga_forward.register_fake
 def _(q, k, v, g_k, g_v, feature_map, eps, normalizer, conv_weight, conv_bias, height, width):
     batch, n_q, heads, dk = q.shape
@@ -468,10 +476,9 @@ def _(q, k, v, g_k, g_v, feature_map, eps, normalizer, conv_weight, conv_bias, h
     return v.new_empty((batch, n_q, heads, dv)), state, q.new_empty(state.shape[:-1], dtype=torch.float32)
 
 
-@torch.library.custom_op("saga_attention::backward", mutates_args=())
-def saga_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
-                  state: Tensor, z: Tensor, feature_map: str, eps: float,
-                  normalizer: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def backward_kernels(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
+                     state: Tensor, z: Tensor, feature_map: str, eps: float,
+                     normalizer: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Gradients of q, k, v, g_k, g_v (an absent gate's gradient is an empty tensor)."""
     batch, n_q, heads, dk = q.shape
     n_k, dv = k.shape[1], v.shape[-1]
@@ -496,6 +503,14 @@ def saga_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, g_k: Tensor
     return grad_q, grad_k, grad_v, grad_gk, grad_gv
 
 
+@torch.library.custom_op("saga_attention::backward", mutates_args=())
+def saga_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
+                  state: Tensor, z: Tensor, feature_map: str, eps: float,
+                  normalizer: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """backward_kernels as an op torch.compile traces through."""
+    return backward_kernels(grad_out, q, k, v, g_k, g_v, state, z, feature_map, eps, normalizer)
+
+
 @saga_backward.register_fake
 def _(grad_out, q, k, v, g_k, g_v, state, z, feature_map, eps, normalizer):
     return _empty_grads(q, k, v, g_k, g_v)
@@ -510,9 +525,10 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.hw = (height, width)
 
 
-def _backward(ctx, grad_out, _grad_state, _grad_z):
+def _gradients(ctx, grad_out: Tensor, backward) -> tuple:
+    """The gradients of every forward input, the op's own from `backward` (the kernels or their custom op)."""
     q, k, v, g_k, g_v, state, z, conv_weight, conv_bias = ctx.saved_tensors
-    grad_q, grad_k, grad_v, grad_gk, grad_gv = saga_backward(grad_out, q, k, v, g_k, g_v, state, z, *ctx.options)
+    grad_q, grad_k, grad_v, grad_gk, grad_gv = backward(grad_out, q, k, v, g_k, g_v, state, z, *ctx.options)
     grad_w = grad_b = None
     if conv_weight is not None:
         grad_v_conv, grad_w, grad_b = local_conv_grads(grad_out, v, conv_weight, conv_bias, ctx.hw)
@@ -521,13 +537,30 @@ def _backward(ctx, grad_out, _grad_state, _grad_z):
             grad_gv if g_v is not None else None, None, None, None, grad_w, grad_b, None, None)
 
 
-saga_forward.register_autograd(_backward, setup_context=_setup_context)
+saga_forward.register_autograd(lambda ctx, grad_out, _gs, _gz: _gradients(ctx, grad_out, saga_backward),
+                               setup_context=_setup_context)
+
+
+class SAGAFunction(torch.autograd.Function):
+    """The same op for eager calls: autograd.Function dispatches in a few microseconds, the custom op in tens,
+    which matters at the small token counts where the host, not the GPU, sets the pace."""
+
+    @staticmethod
+    def forward(ctx, *inputs):
+        output = forward_kernels(*inputs)
+        _setup_context(ctx, inputs, output)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_state, _grad_z):
+        return _gradients(ctx, grad_out, backward_kernels)
 
 
 def saga_attention_triton(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
                           feature_map: str, eps: float, normalizer: str, conv_weight: Tensor | None = None,
                           conv_bias: Tensor | None = None, hw: tuple[int, int] | None = None) -> Tensor:
-    """The Triton backend, on inputs already checked; returns (B, Nq, H, Dv) in v's dtype."""
+    """The Triton backend, on inputs already checked; returns (B, Nq, H, Dv) in v's dtype. Under torch.compile
+    it is the custom op; in eager mode the autograd.Function around the same kernels."""
     height, width = hw if conv_weight is not None else (0, 0)
-    return saga_forward(q, k, v, g_k, g_v, feature_map, float(eps), normalizer, conv_weight, conv_bias,
-                        height, width)[0]
+    op = saga_forward if torch.compiler.is_compiling() else SAGAFunction.apply
+    return op(q, k, v, g_k, g_v, feature_map, float(eps), normalizer, conv_weight, conv_bias, height, width)[0]
