@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +70,33 @@ def measure(b, n, h, d, dtype_name, copy_gbs, with_sdpa):
     return row
 
 
+def host_us(fn, calls: int = 300) -> float:
+    """Microseconds of host time per call: calls queued back to back without waiting for the GPU, on
+    inputs small enough that the GPU finishes each before the host has queued the next."""
+    fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    seconds = time.perf_counter() - start
+    torch.cuda.synchronize()
+    return seconds / calls * 1e6
+
+
+def host_costs(d: int = 64) -> dict[str, float]:
+    """Host microseconds per call of the op (eager: the autograd.Function; the custom op that torch.compile
+    traces), forward and forward+backward, at 256 tokens, and of one small bf16 copy as the floor."""
+    x = inputs(1, 256, 1, d, torch.bfloat16)
+    xg = [t.requires_grad_() for t in inputs(1, 256, 1, d, torch.bfloat16)]
+    custom = lambda *t: kernels.saga_forward(*t, "relu", 1e-6, "gated", None, None, 0, 0)[0]  # noqa: E731
+    eager = lambda *t: sa.saga_attention(*t, backend="triton")  # noqa: E731
+    grad = torch.randn_like(x[0])
+    return {"copy_us": host_us(lambda: x[1].copy_(x[0])),
+            "fwd_us": host_us(lambda: eager(*x)), "custom_op_fwd_us": host_us(lambda: custom(*x)),
+            "fwd_bwd_us": host_us(lambda: torch.autograd.grad(eager(*xg), xg, grad)),
+            "custom_op_fwd_bwd_us": host_us(lambda: torch.autograd.grad(custom(*xg), xg, grad))}
+
+
 def sweep_configs(b, n, h, d, dtype_name):
     """Each kernel's alternatives to the heuristic launch configuration, one kernel at a time (the
     others keep theirs), and the grid size: forward time for the forward kernels, forward+backward
@@ -100,9 +128,12 @@ def sweep_configs(b, n, h, d, dtype_name):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
+    parser.add_argument("--no-sweep", action="store_true", help="skip the launch-configuration sweep")
     args = parser.parse_args()
     copy_gbs = copy_bandwidth_gbs()
     print(f"copy bandwidth {copy_gbs:.0f} GB/s")
+    host = host_costs()
+    print("host cost per call (us):", {k: round(v, 1) for k, v in host.items()})
     rows = []
     for n in (1024, 4096, 16384, 65536, 262144, 1048576):
         rows.append(measure(4, n, 4, 64, "bf16", copy_gbs, with_sdpa=n <= 65536))
@@ -115,11 +146,13 @@ def main() -> None:
               f"({r['fwd_of_copy']:.0%} of copy), fwd+bwd {r['triton_fwd_bwd_ms']:.3f} ms "
               f"({r['fwd_bwd_of_copy']:.0%}); torch {r['torch_fwd_ms']:.3f}/{r['torch_fwd_bwd_ms']:.3f} ms; "
               f"sdpa {r.get('sdpa_fwd_ms', float('nan')):.3f}/{r.get('sdpa_fwd_bwd_ms', float('nan')):.3f} ms")
-    result = {"environment": environment(torch.device("cuda")), "copy_gbs": copy_gbs,
+    result = {"environment": environment(torch.device("cuda")), "copy_gbs": copy_gbs, "host_us": host,
               "heuristic_config_d64": {k: kernels.launch_config(k, 64, 64, torch.bfloat16)
                                                         for k in kernels.KERNELS}, "rows": rows}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
+    if args.no_sweep:
+        return
     result["configs"] = sweep_configs(4, 262144, 4, 64, "bf16")
     for c in result["configs"]:
         print(c)

@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--res", type=_csv, default=None, help="comma-separated resolutions, N or HxW")
     p.add_argument("--batch", type=_ints, default=[1], help="comma-separated batch sizes")
     p.add_argument("--dtype", type=_csv, default=["fp32"], help="comma-separated: fp32, bf16, fp16")
-    p.add_argument("--mode", type=_csv, default=["inference"], help="comma-separated: inference, train")
+    p.add_argument("--mode", type=_csv, default=["inference"],
+                   help="comma-separated: inference, train (a step with AdamW), fwd-bwd (the same without the optimizer)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported")

@@ -16,7 +16,7 @@ from ..ops.saga.inputs import check_choice
 from .measure import environment, is_out_of_memory, peak_memory_mib, time_ms
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-MODES = ("inference", "train")
+MODES = ("inference", "train", "fwd-bwd")   # fwd-bwd: a training step without the optimizer
 
 
 COMPILE_RUNNERS = {"compile": None, "reduce-overhead": "reduce-overhead"}   # '@' setting -> torch.compile mode
@@ -49,7 +49,8 @@ def parse_resolution(text: str | int) -> tuple[int, int]:
 
 
 def _step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dtype, graphs: bool = False):
-    """The call to time: an inference forward, or one training step (forward, loss, backward, AdamW).
+    """The call to time: an inference forward, or one training step (forward, loss, backward, and AdamW in
+    mode 'train'; 'fwd-bwd' leaves the optimizer out).
     graphs: the model replays CUDA graphs, so each call starts a new step of them."""
     begin = torch.compiler.cudagraph_mark_step_begin if graphs else (lambda: None)
     if mode == "inference":
@@ -73,7 +74,8 @@ def _step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dt
             loss = criterion(model(x).float(), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        if mode == "train":
+            optimizer.step()
     return train_step
 
 

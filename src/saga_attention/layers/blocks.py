@@ -5,6 +5,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..ops.mlp import BACKENDS as MLP_BACKENDS
+from ..ops.mlp import norm_mlp
+from ..ops.saga.inputs import check_choice
 from .build import build_attention
 
 
@@ -54,11 +57,17 @@ class DropPath(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)); tokens (B, N, C)."""
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)); tokens (B, N, C).
+
+    The second half runs as one op (`ops.mlp.norm_mlp`, backend `mlp_backend`): on CUDA without autograd
+    one fused kernel, so the (N x hidden) activation is never in memory, whatever the attention kind.
+    """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, attn_kind: str, sr_ratio: int = 1,
-                 drop: float = 0.0, drop_path: float = 0.0, **attn_kwargs: Any) -> None:
+                 drop: float = 0.0, drop_path: float = 0.0, mlp_backend: str = "auto", **attn_kwargs: Any) -> None:
         super().__init__()
+        check_choice("mlp_backend", mlp_backend, MLP_BACKENDS)
+        self.mlp_backend = mlp_backend
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = build_attention(attn_kind, dim, num_heads, sr_ratio, proj_drop=drop, **attn_kwargs)
         self.drop_path = DropPath(drop_path)
@@ -67,4 +76,12 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor, H: int, W: int) -> Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), H, W))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        return x + self.drop_path(self.mlp_branch(x))
+
+    def mlp_branch(self, x: Tensor) -> Tensor:
+        """mlp(norm2(x)) for tokens (B, N, C); dropout inside the MLP needs the unfused modules."""
+        if self.training and self.mlp.drop.p > 0:
+            return self.mlp(self.norm2(x))
+        norm, fc1, fc2 = self.norm2, self.mlp.fc1, self.mlp.fc2
+        return norm_mlp(x, norm.weight, norm.bias, norm.eps, fc1.weight, fc1.bias, fc2.weight, fc2.bias,
+                        self.mlp_backend)

@@ -28,14 +28,15 @@ class PVTStage(nn.Module):
 
     def __init__(self, in_chans: int, dim: int, patch_size: int, grid: tuple[int, int], depth: int,
                  num_heads: int, mlp_ratio: float, sr_ratio: int, attn_kind: str, drop: float,
-                 drop_paths: Sequence[float], attn_kwargs: dict[str, Any]) -> None:
+                 drop_paths: Sequence[float], attn_kwargs: dict[str, Any], mlp_backend: str = "auto") -> None:
         super().__init__()
         self.patch_embed = PatchEmbed(patch_size, in_chans, dim)
         self.grid = grid
         self.pos_embed = nn.Parameter(torch.zeros(1, grid[0] * grid[1], dim))
         self.pos_drop = nn.Dropout(drop)
         self.blocks = nn.ModuleList(
-            Block(dim, num_heads, mlp_ratio, attn_kind, sr_ratio, drop, dp, **attn_kwargs) for dp in drop_paths
+            Block(dim, num_heads, mlp_ratio, attn_kind, sr_ratio, drop, dp, mlp_backend, **attn_kwargs)
+            for dp in drop_paths
         )
         self.grad_checkpointing = False
 
@@ -78,7 +79,7 @@ class PyramidVisionTransformer(nn.Module):
                  attn_kwargs: dict[str, Any] | None = None, in_chans: int = 3, num_classes: int = 1000,
                  img_size: int = 224, drop_rate: float = 0.0, drop_path_rate: float = 0.1,
                  qkv_bias: bool = True, global_pool: str = "avg", features_only: bool = False,
-                 out_indices: Sequence[int] = (0, 1, 2, 3)) -> None:
+                 out_indices: Sequence[int] = (0, 1, 2, 3), mlp_backend: str = "auto") -> None:
         super().__init__()
         if img_size <= 0 or img_size % STRIDE:
             raise ValueError(f"img_size must be a positive multiple of {STRIDE}; got {img_size}")
@@ -102,7 +103,8 @@ class PyramidVisionTransformer(nn.Module):
             reduction *= patch
             grid = (img_size // reduction, img_size // reduction)
             self.stages.append(PVTStage(chans, embed_dims[i], patch, grid, depth, num_heads[i], mlp_ratios[i],
-                                        sr_ratios[i], attn_kind, drop_rate, rates[start:start + depth], attn_kwargs))
+                                        sr_ratios[i], attn_kind, drop_rate, rates[start:start + depth], attn_kwargs,
+                                        mlp_backend))
             self.feature_info.append({"num_chs": embed_dims[i], "reduction": reduction, "module": f"stages.{i}",
                                       "stage": i})
             chans, start = embed_dims[i], start + depth

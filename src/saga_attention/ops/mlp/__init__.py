@@ -1,0 +1,84 @@
+"""The transformer MLP with its LayerNorm: x -> fc2(gelu(fc1(layer_norm(x)))), as one op with a fused kernel."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..saga import HAS_TRITON
+from ..saga.inputs import FLOAT_DTYPES, check_choice
+from .reference import norm_mlp_reference, norm_mlp_torch
+
+BACKENDS = ("auto", "torch", "triton")
+
+__all__ = ["BACKENDS", "norm_mlp", "norm_mlp_reference"]
+
+
+def _check(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, fc1_weight: Tensor, fc1_bias: Tensor,
+           fc2_weight: Tensor, fc2_bias: Tensor) -> None:
+    named = {"x": x, "norm_weight": norm_weight, "norm_bias": norm_bias, "fc1_weight": fc1_weight,
+             "fc1_bias": fc1_bias, "fc2_weight": fc2_weight, "fc2_bias": fc2_bias}
+    for name, t in named.items():
+        if not isinstance(t, Tensor) or t.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"{name} must be a floating-point torch.Tensor; got "
+                             f"{t.dtype if isinstance(t, Tensor) else type(t).__name__}")
+    if x.dim() < 2 or x.numel() == 0:
+        raise ValueError(f"x must be (..., C) with at least one token; got shape {tuple(x.shape)}")
+    if fc1_bias.dim() != 1:
+        raise ValueError(f"fc1_bias must be (Hid,); got {tuple(fc1_bias.shape)}")
+    channels, hidden = x.shape[-1], fc1_bias.shape[0]
+    expected = {"norm_weight": (channels,), "norm_bias": (channels,), "fc1_weight": (hidden, channels),
+                "fc1_bias": (hidden,), "fc2_weight": (channels, hidden), "fc2_bias": (channels,)}
+    for name, shape in expected.items():
+        if tuple(named[name].shape) != shape:
+            raise ValueError(f"{name} must be {shape} for x with C={channels} and fc1 with {hidden} outputs "
+                             "(fc1_bias's length); "
+                             f"got {tuple(named[name].shape)}")
+    if len({t.device for t in named.values()}) > 1:
+        raise ValueError("x and the weights must be on one device; got "
+                         + ", ".join(f"{n} on {t.device}" for n, t in named.items()))
+
+
+def _triton_unsupported_reason(x: Tensor, dtype: torch.dtype) -> str | None:
+    if not HAS_TRITON:
+        return "triton is not installed (pip install triton)"
+    from ..saga.triton import interpreting
+    from .triton import KERNEL_DTYPES, MAX_WIDTH
+
+    if not (x.is_cuda or (x.device.type == "cpu" and interpreting())):
+        return f"its kernel runs on CUDA tensors (or on the CPU under TRITON_INTERPRET=1); got {x.device}"
+    if dtype not in KERNEL_DTYPES:
+        return f"its kernel takes float16, bfloat16 or float32; got {dtype}"
+    if x.shape[-1] > MAX_WIDTH:
+        return f"its kernel takes C up to {MAX_WIDTH}; got C={x.shape[-1]}"
+    return None
+
+
+def norm_mlp(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor, fc1_bias: Tensor,
+             fc2_weight: Tensor, fc2_bias: Tensor, backend: str = "auto") -> Tensor:
+    """fc2(gelu(fc1(layer_norm(x)))): x (..., C); norm_weight, norm_bias (C,); fc1 (Hid, C), (Hid,);
+    fc2 (C, Hid), (C,). Returns (..., C).
+
+    backend "triton": one kernel, the hidden activation never in memory; the backward recomputes it.
+    "torch": PyTorch ops; without autograd over chunks of tokens, so the hidden activation is never whole.
+    "auto": Triton on CUDA for C <= 128 when no gradient is needed (in training PyTorch's path, which keeps
+    the hidden activation for a faster backward), else "torch". Under autocast the matmuls run in the
+    autocast dtype, LayerNorm in fp32, as PyTorch's autocast runs the unfused layers.
+    """
+    check_choice("backend", backend, BACKENDS)
+    _check(x, norm_weight, norm_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
+        raise ValueError(f"eps must be a number > 0; got {eps!r}")
+    autocast = x.device.type in ("cuda", "cpu") and torch.is_autocast_enabled(x.device.type)  # not on "meta"
+    dtype = torch.get_autocast_dtype(x.device.type) if autocast else fc1_weight.dtype
+    weights = (norm_weight, norm_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *weights))
+    reason = None if backend == "torch" else _triton_unsupported_reason(x, dtype)
+    if backend == "triton" and reason is not None:
+        raise ValueError(f"backend='triton' is not available here: {reason}; use backend='torch' or 'auto'")
+    if backend == "torch" or reason is not None or (backend == "auto" and (needs_grad or not x.is_cuda)):
+        return norm_mlp_torch(x, norm_weight, norm_bias, eps, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
+    from .triton import norm_mlp_triton
+
+    with torch.autocast(x.device.type, enabled=False):
+        nw, nb, w1, b1, w2, b2 = (t.to(dtype) for t in weights)
+        return norm_mlp_triton(x, nw, nb, eps, w1, b1, w2, b2)

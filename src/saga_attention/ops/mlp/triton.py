@@ -1,0 +1,140 @@
+"""One Triton kernel for LayerNorm -> Linear -> GELU -> Linear over tokens (B, N, C), C <= 128.
+
+Each program normalises BLOCK_M tokens in fp32, then walks the hidden width in BLOCK_H slices:
+h = gelu(x_n W1[slice]^T + b1[slice]) stays in registers and is multiplied into the output right
+away, so neither the normalised tokens nor the (tokens x Hid) hidden activation is ever written.
+The backward recomputes both in PyTorch (nothing of size tokens x Hid is kept between passes).
+Under torch.compile the kernel is the custom op `saga_attention::norm_mlp`; eager calls go through an
+autograd.Function over the same launcher.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import triton
+import triton.language as tl
+from torch import Tensor
+
+MAX_WIDTH = 128   # widest C the kernel keeps in registers
+KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+@triton.jit
+def _norm_mlp_kernel(x_ptr, nw_ptr, nb_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, out_ptr, M, C, HID, eps, sx_m, so_m,
+                     BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr,
+                     PRECISION: tl.constexpr):
+    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = tl.arange(0, BLOCK_C)
+    row_ok, col_ok = rows < M, cols < C
+    x = tl.load(x_ptr + rows[:, None] * sx_m + cols[None, :], mask=row_ok[:, None] & col_ok[None, :],
+                other=0.0).to(tl.float32)  # (BLOCK_M, BLOCK_C)
+    mean = tl.sum(x, axis=1) / C
+    centred = tl.where(col_ok[None, :], x - mean[:, None], 0.0)
+    rstd = tl.rsqrt(tl.sum(centred * centred, axis=1) / C + eps)
+    norm_w = tl.load(nw_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
+    norm_b = tl.load(nb_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
+    dtype = w1_ptr.dtype.element_ty
+    normed = (centred * rstd[:, None] * norm_w[None, :] + norm_b[None, :]).to(dtype)
+    acc = tl.zeros((BLOCK_M, BLOCK_C), dtype=tl.float32)
+    hid = tl.arange(0, BLOCK_H)
+    for h0 in range(0, HID, BLOCK_H):
+        hid_ok = h0 + hid < HID
+        w1 = tl.load(w1_ptr + (h0 + hid)[None, :] * C + cols[:, None], mask=col_ok[:, None] & hid_ok[None, :],
+                     other=0.0)  # W1[slice]^T (BLOCK_C, BLOCK_H)
+        b1 = tl.load(b1_ptr + h0 + hid, mask=hid_ok, other=0.0).to(tl.float32)
+        h = tl.dot(normed, w1, input_precision=PRECISION) + b1[None, :]  # (BLOCK_M, BLOCK_H)
+        h = 0.5 * h * (1.0 + tl.math.erf(h * 0.7071067811865476))  # exact GELU, as nn.GELU()
+        w2 = tl.load(w2_ptr + cols[None, :] * HID + (h0 + hid)[:, None], mask=hid_ok[:, None] & col_ok[None, :],
+                     other=0.0)  # W2[:, slice]^T (BLOCK_H, BLOCK_C)
+        acc = tl.dot(h.to(dtype), w2, acc, input_precision=PRECISION)
+    acc += tl.load(b2_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)[None, :]
+    tl.store(out_ptr + rows[:, None] * so_m + cols[None, :], acc.to(out_ptr.dtype.element_ty),
+             mask=row_ok[:, None] & col_ok[None, :])
+
+
+def _launch(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor, fc1_bias: Tensor,
+            fc2_weight: Tensor, fc2_bias: Tensor) -> Tensor:
+    """x (..., C) in any float dtype, the weights in one dtype -> (..., C) in the weights' dtype."""
+    from ..saga.triton import interpreting
+
+    channels, hidden = x.shape[-1], fc1_weight.shape[0]
+    tokens = x.reshape(-1, channels)
+    out = torch.empty(tokens.shape, dtype=fc1_weight.dtype, device=x.device)
+    block_m = 16 if interpreting() else 64
+    grid = (triton.cdiv(tokens.shape[0], block_m),)
+    _norm_mlp_kernel[grid](tokens, norm_weight, norm_bias, fc1_weight.contiguous(), fc1_bias,
+                           fc2_weight.contiguous(), fc2_bias, out, tokens.shape[0], channels, hidden, eps,
+                           tokens.stride(0), out.stride(0), BLOCK_M=block_m,
+                           BLOCK_C=max(16, triton.next_power_of_2(channels)), BLOCK_H=32 if channels > 64 else 64,
+                           PRECISION="ieee" if fc1_weight.dtype == torch.float32 else "tf32",
+                           num_warps=4, num_stages=2)
+    return out.reshape(*x.shape[:-1], channels)
+
+
+def _gradients(grad_out: Tensor, x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float,
+               fc1_weight: Tensor, fc1_bias: Tensor, fc2_weight: Tensor) -> tuple[Tensor, ...]:
+    """Gradients of x, norm weight and bias, fc1 weight and bias, fc2 weight and bias; the normalised tokens
+    and the hidden activation are recomputed here."""
+    channels, dtype = x.shape[-1], fc1_weight.dtype
+    tokens, grad = x.reshape(-1, channels).float(), grad_out.reshape(-1, channels).to(dtype)  # (M, C)
+    normed, mean, rstd = torch.ops.aten.native_layer_norm(tokens, [channels], norm_weight.float(),
+                                                          norm_bias.float(), eps)
+    normed = normed.to(dtype)
+    pre = F.linear(normed, fc1_weight, fc1_bias)  # (M, Hid)
+    grad_w2, grad_b2 = grad.t() @ F.gelu(pre), grad.sum(0)
+    grad_pre = torch.ops.aten.gelu_backward(grad @ fc2_weight, pre)
+    grad_w1, grad_b1 = grad_pre.t() @ normed, grad_pre.sum(0)
+    grad_x, grad_nw, grad_nb = torch.ops.aten.native_layer_norm_backward(
+        (grad_pre @ fc1_weight).float(), tokens, [channels], mean, rstd, norm_weight.float(), norm_bias.float(),
+        [True, True, True])
+    return (grad_x.to(x.dtype).reshape(x.shape), grad_nw.to(norm_weight.dtype), grad_nb.to(norm_bias.dtype),
+            grad_w1, grad_b1, grad_w2, grad_b2)
+
+
+@torch.library.custom_op("saga_attention::norm_mlp", mutates_args=())
+def norm_mlp_op(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor,
+                fc1_bias: Tensor, fc2_weight: Tensor, fc2_bias: Tensor) -> Tensor:
+    """The kernel as an op torch.compile traces through."""
+    return _launch(x, norm_weight, norm_bias, eps, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
+
+
+@norm_mlp_op.register_fake
+def _(x, norm_weight, norm_bias, eps, fc1_weight, fc1_bias, fc2_weight, fc2_bias):
+    return x.new_empty(x.shape, dtype=fc1_weight.dtype)
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x, norm_weight, norm_bias, eps, fc1_weight, fc1_bias, fc2_weight, _ = inputs
+    ctx.save_for_backward(x, norm_weight, norm_bias, fc1_weight, fc1_bias, fc2_weight)
+    ctx.eps = eps
+
+
+def _backward(ctx, grad_out: Tensor) -> tuple:
+    x, norm_weight, norm_bias, fc1_weight, fc1_bias, fc2_weight = ctx.saved_tensors
+    g_x, g_nw, g_nb, g_w1, g_b1, g_w2, g_b2 = _gradients(grad_out, x, norm_weight, norm_bias, ctx.eps,
+                                                         fc1_weight, fc1_bias, fc2_weight)
+    return g_x, g_nw, g_nb, None, g_w1, g_b1, g_w2, g_b2
+
+
+norm_mlp_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+class NormMlpFunction(torch.autograd.Function):
+    """The same op for eager calls (an autograd.Function dispatches faster than a custom op)."""
+
+    @staticmethod
+    def forward(ctx, *inputs):
+        output = _launch(*inputs)
+        _setup_context(ctx, inputs, output)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return _backward(ctx, grad_out)
+
+
+def norm_mlp_triton(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor,
+                    fc1_bias: Tensor, fc2_weight: Tensor, fc2_bias: Tensor) -> Tensor:
+    """The Triton backend on checked inputs (weights of one dtype, C <= MAX_WIDTH): (..., C) in that dtype."""
+    op = norm_mlp_op if torch.compiler.is_compiling() else NormMlpFunction.apply
+    return op(x, norm_weight, norm_bias, float(eps), fc1_weight, fc1_bias, fc2_weight, fc2_bias)
