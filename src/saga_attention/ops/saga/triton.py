@@ -425,7 +425,10 @@ def _empty_grads(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None,
 
 
 def _reduce_partials(partial_s: Tensor, partial_z: Tensor, batch: int, heads: int) -> tuple[Tensor, Tensor]:
-    """Sum the per-split partials (deterministic): (B*H, splits, BDk, BDv) -> (B, H, BDk, BDv), (B, H, BDk)."""
+    """Sum the per-split partials (deterministic): (B*H, splits, BDk, BDv) -> (B, H, BDk, BDv), (B, H, BDk).
+    One split is taken as it is (at small token counts the two sums were a tenth of the op's host time)."""
+    if partial_s.shape[1] == 1:
+        return partial_s.view(batch, heads, *partial_s.shape[2:]), partial_z.view(batch, heads, -1)
     return (partial_s.sum(dim=1).unflatten(0, (batch, heads)), partial_z.sum(dim=1).unflatten(0, (batch, heads)))
 
 
