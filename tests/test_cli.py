@@ -1,9 +1,12 @@
 """The `saga` command, end to end on CPU."""
 import json
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from saga_attention.cli import main
 
@@ -63,6 +66,7 @@ def test_demo(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("saga_attention.demo.DEMO_TRAINING", ["data=match", "img_size=64", "train_size=32",
                                                               "val_size=16", "batch_size=16", "workers=0",
                                                               "resumable=false"])
+    monkeypatch.setattr("saga_attention.demo.DEMO_ENHANCE_RESOLUTIONS", ("64x96",))
     assert main(["demo", "--out", str(tmp_path / "runs"), "--device", "cpu", "--res", "64,128", "--repeats", "1",
                  "--train-epochs", "1"]) == 0
     tmp_path = tmp_path / "runs"
@@ -73,6 +77,12 @@ def test_demo(tmp_path, capsys, monkeypatch):
     assert dec["materialized"]["peak_mem_mib"] > dec["decomposed"]["peak_mem_mib"]
     report = (run / "report.md").read_text()
     assert "Relative error between the two" in report and "| saga_pvt_tiny |" in report
+    assert {"enhance.png", "enhance-bench.json", "enhance-bench.md"} <= {p.name for p in run.iterdir()}
+    darkened, enhanced = re.findall(r"\| (?:darkened input|enhanced) \| ([\d.]+) dB \| ([\d.]+) \|", report)
+    assert float(enhanced[0]) > float(darkened[0]) + 3          # the shipped weights brighten the held-out photo
+    assert "| retinexformer |" in report and "64x96" in report
+    before, after = np.split(np.asarray(Image.open(run / "enhance.png"), dtype=float) / 255, 2, axis=1)
+    assert before.mean() < 0.25 < after.mean() < 0.85         # dark | brightened, not blown out
     assert "## 3. A short training run" in report and "| linear_pvt_tiny | " in report
     assert "chance (" in report and "fraction" not in report
     assert not (run / "train-saga_pvt_tiny" / "last.safetensors").exists()      # the demo never resumes
