@@ -15,7 +15,7 @@ part() { local limit=$1; shift; timeout "$limit" "$@"; echo "rc=$? : $*" | tee -
   tar -cf "$OUT/issue16.tar" --exclude='*.safetensors' -C "$R" .; }
 TORCHRUN="python3 -m torch.distributed.run --nproc_per_node"
 if [ "${SMOKE:-0}" = 1 ]; then
-  CLS="model=saga_pvt_tiny data=match img_size=32 train_size=64 val_size=16 epochs=2 workers=0 device=cpu"
+  CLS="model=saga_pvt_tiny data=match img_size=64 train_size=32 val_size=16 epochs=2 workers=0 device=cpu"
   ENH="model=saga_llie_tiny data=lowlight crop=64 samples_per_epoch=16 epochs=1 workers=0 device=cpu"
   CB=(8 16); EB=(2 4); TP_CLS=(--res 64 --batch 4 --steps 2 --warmup 1 --device cpu)
   TP_ENH=(--model saga_llie_tiny --res 64 --batch 2 --steps 2 --warmup 1 --device cpu)

@@ -95,17 +95,23 @@ class AttentionBase(nn.Module):
         return f"dim={self.dim}, num_heads={self.num_heads}, sr_ratio={self.sr_ratio}"
 
 
+def depthwise_conv(channels: int, kernel_size: int, bias: bool = True) -> nn.Conv2d:
+    """A depth-wise k x k conv (same padding). aten's depth-wise conv backward gives the weight gradient
+    stride 1 on the size-1 input-channel dim; the weight gets that layout too, so DDP's gradient buckets
+    match it (no "grad strides" warning, no copy per step)."""
+    conv = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels, bias=bias)
+    weight = conv.weight.detach()
+    conv.weight = nn.Parameter(torch.empty_strided(weight.shape, (kernel_size ** 2, 1, kernel_size, 1),
+                                                   dtype=weight.dtype).copy_(weight))
+    return conv
+
+
 class DepthwiseConv(nn.Module):
     """Depth-wise k x k conv over tokens laid out as a map; the local branch added to linear attention."""
 
     def __init__(self, dim: int, kernel_size: int = 3) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
-        # aten's depth-wise conv backward gives the weight gradient stride 1 on the size-1 input-channel dim;
-        # the weight gets that layout too, so DDP's gradient buckets match it ("grad strides" warning).
-        weight = self.conv.weight.detach()
-        self.conv.weight = nn.Parameter(torch.empty_strided(weight.shape, (kernel_size ** 2, 1, kernel_size, 1),
-                                                            dtype=weight.dtype).copy_(weight))
+        self.conv = depthwise_conv(dim, kernel_size)
 
     def forward(self, tokens: Tensor, hw: tuple[int, int], out_hw: tuple[int, int] | None = None) -> Tensor:
         """tokens (B, M, C) of an hw map -> (B, N, C) of the out_hw map (upsampled when the maps differ)."""

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers import build_attention
+from ..layers.base import depthwise_conv
 from .registry import ModelConfig, register_model
 
 MIXERS = ("saga", "channel", "window", "global", "linear", "focused")
@@ -51,7 +52,7 @@ class ChannelAttention(nn.Module):
         self.num_heads = num_heads
         self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
         self.qkv = nn.Conv2d(dim, 3 * dim, 1)
-        self.qkv_dw = nn.Conv2d(3 * dim, 3 * dim, 3, padding=1, groups=3 * dim)
+        self.qkv_dw = depthwise_conv(3 * dim, 3)
         self.proj = nn.Conv2d(dim, dim, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -111,7 +112,7 @@ class GatedFeedForward(nn.Module):
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.inp = nn.Conv2d(dim, 2 * hidden, 1)
-        self.dw = nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden)
+        self.dw = depthwise_conv(2 * hidden, 3)
         self.out = nn.Conv2d(hidden, dim, 1)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..layers.base import depthwise_conv
 from .llie import ChannelNorm, pad_to_multiple
 from .registry import ModelConfig, register_model
 
@@ -43,8 +44,8 @@ class IlluminationGuidedAttention(nn.Module):
         self.q, self.k, self.v = (nn.Linear(dim, dim, bias=False) for _ in range(3))
         self.rescale = nn.Parameter(torch.ones(heads, 1, 1))
         self.proj = nn.Linear(dim, dim)
-        self.position = nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1, bias=False, groups=dim), nn.GELU(),
-                                      nn.Conv2d(dim, dim, 3, padding=1, bias=False, groups=dim))
+        self.position = nn.Sequential(depthwise_conv(dim, 3, bias=False), nn.GELU(),
+                                      depthwise_conv(dim, 3, bias=False))
 
     def forward(self, x: Tensor, light: Tensor) -> Tensor:
         b, c, h, w = x.shape
@@ -67,7 +68,7 @@ class ConvFeedForward(nn.Module):
         super().__init__()
         self.norm = ChannelNorm(dim)
         self.net = nn.Sequential(nn.Conv2d(dim, 4 * dim, 1, bias=False), nn.GELU(),
-                                 nn.Conv2d(4 * dim, 4 * dim, 3, padding=1, bias=False, groups=4 * dim), nn.GELU(),
+                                 depthwise_conv(4 * dim, 3, bias=False), nn.GELU(),
                                  nn.Conv2d(4 * dim, dim, 1, bias=False))
 
     def forward(self, x: Tensor) -> Tensor:
