@@ -180,6 +180,16 @@ def bench_limited(time_limit: float, *args) -> dict[str, Any]:
         child.join()
 
 
+def _check_buildable(spec: ModelSpec) -> None:
+    """Build the model on the meta device (no memory, no time), so a bad option value is a ValueError before any
+    cell runs or anything is written; what meta tensors cannot build is left to the real run."""
+    try:
+        with torch.device("meta"):
+            create_model(spec)
+    except (NotImplementedError, RuntimeError):
+        pass
+
+
 def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: Iterable[int],
               dtypes: Iterable[str], device: str | torch.device, modes: Iterable[str],
               warmup: int = 3, repeats: int = 10, progress: bool = True,
@@ -198,7 +208,7 @@ def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: 
     if not all(isinstance(b, int) and b > 0 for b in batches):
         raise ValueError(f"batch sizes must be positive integers; got {batches}")
     for spec in models:
-        parse_bench_entry(spec)
+        _check_buildable(parse_bench_entry(spec)[0])
     for mode in modes:
         check_choice("mode", mode, MODES)
     for dtype in dtypes:
