@@ -21,9 +21,9 @@ if [ "${SMOKE:-0}" = 1 ]; then
   TP_ENH=(--model saga_llie_tiny --res 64 --batch 2 --steps 2 --warmup 1 --device cpu)
 else
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$R/machine.txt"
-  CLS="model=saga_pvt_tiny data=match img_size=64 train_size=4096 val_size=512 epochs=2 workers=6"
-  ENH="model=saga_llie_small data=lowlight crop=256 samples_per_epoch=512 epochs=2 workers=6"
-  CB=(64 128); EB=(16 32); TP_CLS=(--res 224 --batch 128); TP_ENH=(--model saga_llie_small --res 256 --batch 16)
+  CLS="model=saga_pvt_tiny data=match img_size=64 train_size=2048 val_size=256 epochs=2 workers=6"
+  ENH="model=saga_llie_small data=lowlight crop=256 samples_per_epoch=256 epochs=2 workers=6"
+  CB=(64 128); EB=(16 32); TP_CLS=(--res 224 --batch 128 --steps 20); TP_ENH=(--model saga_llie_small --res 256 --batch 16 --steps 20)
 fi
 train() { local limit=$1 name=$2; shift 2; part "$limit" "$@" > "$R/$name.log" 2>&1; tail -2 "$R/$name.log"; }
 train 150 cls-2 $TORCHRUN 2 -m saga_attention.cli train $CLS batch_size=${CB[0]} out=$R/cls-2
