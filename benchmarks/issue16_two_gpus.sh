@@ -40,6 +40,7 @@ done
 victim=$(pgrep -P "$launcher" | tail -1); echo "killing rank process $victim" | tee -a "$R/parts.txt"
 kill -9 "$victim"; wait "$launcher"; echo "killed run rc=$?" | tee -a "$R/parts.txt"
 train 150 cls-resumed $TORCHRUN 2 -m saga_attention.cli train --resume "$R/cls-killed"
+part 60 python3 benchmarks/issue16_check.py "$R" > /dev/null      # the checkpoints stay on the machine
 
 part 120 python3 benchmarks/ddp_throughput.py "${TP_CLS[@]}" --out "$R/tp-cls-1.json"
 part 120 $TORCHRUN 2 benchmarks/ddp_throughput.py "${TP_CLS[@]}" --out "$R/tp-cls-2.json"
