@@ -5,7 +5,7 @@ h = gelu(x_n W1[slice]^T + b1[slice]) stays in registers and is multiplied into 
 away, so neither the normalised tokens nor the (tokens x Hid) hidden activation is ever written.
 The backward recomputes both in PyTorch (nothing of size tokens x Hid is kept between passes).
 Under torch.compile the kernel is the custom op `saga_attention::norm_mlp`; eager calls go through an
-autograd.Function over the same launcher.
+autograd.Function over the same launcher (ops/eager.py).
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 from torch import Tensor
+
+from ..eager import eager_function, op_for_mode
 
 MAX_WIDTH = 128   # widest C the kernel keeps in registers
 KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -119,22 +121,10 @@ def _backward(ctx, grad_out: Tensor) -> tuple:
 norm_mlp_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-class NormMlpFunction(torch.autograd.Function):
-    """The same op for eager calls (an autograd.Function dispatches faster than a custom op)."""
-
-    @staticmethod
-    def forward(ctx, *inputs):
-        output = _launch(*inputs)
-        _setup_context(ctx, inputs, output)
-        return output
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        return _backward(ctx, grad_out)
+NormMlpFunction = eager_function("NormMlpFunction", _launch, _setup_context, _backward)
 
 
 def norm_mlp_triton(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor,
                     fc1_bias: Tensor, fc2_weight: Tensor, fc2_bias: Tensor) -> Tensor:
     """The Triton backend on checked inputs (weights of one dtype, C <= MAX_WIDTH): (..., C) in that dtype."""
-    op = norm_mlp_op if torch.compiler.is_compiling() else NormMlpFunction.apply
-    return op(x, norm_weight, norm_bias, float(eps), fc1_weight, fc1_bias, fc2_weight, fc2_bias)
+    return op_for_mode(norm_mlp_op, NormMlpFunction)(x, norm_weight, norm_bias, float(eps), fc1_weight, fc1_bias, fc2_weight, fc2_bias)

@@ -28,6 +28,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from ..eager import eager_function, op_for_mode
 from .local import local_conv_grads
 from .reference import FEATURE_MAPS
 
@@ -544,19 +545,8 @@ saga_forward.register_autograd(lambda ctx, grad_out, _gs, _gz: _gradients(ctx, g
                                setup_context=_setup_context)
 
 
-class SAGAFunction(torch.autograd.Function):
-    """The same op for eager calls: autograd.Function dispatches in a few microseconds, the custom op in tens,
-    which matters at the small token counts where the host, not the GPU, sets the pace."""
-
-    @staticmethod
-    def forward(ctx, *inputs):
-        output = forward_kernels(*inputs)
-        _setup_context(ctx, inputs, output)
-        return output
-
-    @staticmethod
-    def backward(ctx, grad_out, _grad_state, _grad_z):
-        return _gradients(ctx, grad_out, backward_kernels)
+SAGAFunction = eager_function("SAGAFunction", forward_kernels, _setup_context,
+                              lambda ctx, grad_out, _gs, _gz: _gradients(ctx, grad_out, backward_kernels))
 
 
 def saga_attention_triton(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
@@ -565,5 +555,4 @@ def saga_attention_triton(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g
     """The Triton backend, on inputs already checked; returns (B, Nq, H, Dv) in v's dtype. Under torch.compile
     it is the custom op; in eager mode the autograd.Function around the same kernels."""
     height, width = hw if conv_weight is not None else (0, 0)
-    op = saga_forward if torch.compiler.is_compiling() else SAGAFunction.apply
-    return op(q, k, v, g_k, g_v, feature_map, float(eps), normalizer, conv_weight, conv_bias, height, width)[0]
+    return op_for_mode(saga_forward, SAGAFunction)(q, k, v, g_k, g_v, feature_map, float(eps), normalizer, conv_weight, conv_bias, height, width)[0]
