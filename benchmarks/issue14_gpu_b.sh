@@ -5,13 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src PYTHONUNBUFFERED=1
-R="$OUT/r"; mkdir -p "$R"
+TAR=issue14b.tar; source benchmarks/device_parts.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$R/machine.txt"
-part() { local limit=$1; shift; timeout "$limit" "$@"; echo "rc=$? : $*" | tee -a "$R/parts.txt"
-  tar -cf "$OUT/issue14b.tar" -C "$R" .; }
-bench() { local limit=$1 name=$2; shift 2
-  part "$limit" python3 -m saga_attention.cli bench --device cuda --dtype bf16 --warmup 3 --repeats 10 "$@" \
-      --json "$R/$name.json"; }
 part 100 python3 -m pytest -q -x -p no:cacheprovider tests/ops/test_norm_mlp.py tests/ops/test_saga_triton.py \
     > "$R/tests.txt" 2>&1; tail -3 "$R/tests.txt"
 part 70 python3 benchmarks/kernel_bench.py --no-sweep --out "$R/kernels.json"

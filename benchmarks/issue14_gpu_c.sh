@@ -3,9 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src PYTHONUNBUFFERED=1
-R="$OUT/r"; mkdir -p "$R"
-part() { local limit=$1; shift; timeout "$limit" "$@"; echo "rc=$? : $*" | tee -a "$R/parts.txt"
-  tar -cf "$OUT/issue14c.tar" -C "$R" .; }
+TAR=issue14c.tar; source benchmarks/device_parts.sh
 part 60 python3 benchmarks/host_profile.py --out "$R/host_profile.txt" > /dev/null 2> "$R/host_profile.err"
 part 90 python3 benchmarks/kernel_bench.py --no-sweep --out "$R/kernels.json" > "$R/kernels.txt" 2>&1
 tail -20 "$R/kernels.txt"

@@ -10,9 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src PYTHONUNBUFFERED=1 SAGA_CACHE=${SAGA_CACHE:-/tmp/saga-cache}
-R="$OUT/r"; mkdir -p "$R"
-part() { local limit=$1; shift; timeout "$limit" "$@"; echo "rc=$? : $*" | tee -a "$R/parts.txt"
-  tar -cf "$OUT/issue16.tar" --exclude='*.safetensors' -C "$R" .; }
+TAR=issue16.tar; source benchmarks/device_parts.sh
 TORCHRUN="python3 -m torch.distributed.run --nproc_per_node"
 if [ "${SMOKE:-0}" = 1 ]; then
   CLS="model=saga_pvt_tiny data=match img_size=64 train_size=32 val_size=16 epochs=2 workers=0 device=cpu"
@@ -47,4 +45,4 @@ part 120 $TORCHRUN 2 benchmarks/ddp_throughput.py "${TP_CLS[@]}" --out "$R/tp-cl
 part 120 python3 benchmarks/ddp_throughput.py "${TP_ENH[@]}" --out "$R/tp-enh-1.json"
 part 120 $TORCHRUN 2 benchmarks/ddp_throughput.py "${TP_ENH[@]}" --out "$R/tp-enh-2.json"
 python3 benchmarks/issue16_check.py "$R" | tee "$R/check.txt"
-tar -cf "$OUT/issue16.tar" --exclude='*.safetensors' -C "$R" .
+pack

@@ -28,10 +28,6 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
 
 
-def score(output: np.ndarray, target: torch.Tensor) -> tuple[float, float]:
-    return metrics.psnr(_tensor(output), target)[0], metrics.ssim(_tensor(output), target)[0]
-
-
 def oracle_gamma(low: np.ndarray, target: torch.Tensor) -> tuple[np.ndarray, float]:
     """The x ** p (one p for the image) with the highest PSNR against the target, and that p."""
     best = max(EXPONENTS, key=lambda p: metrics.psnr(_tensor(low ** p), target)[0])
@@ -56,7 +52,7 @@ def main() -> None:
         results = {"input": low, "oracle gamma": gamma, "CLAHE": equalize_adapthist(low), "model": enhancer(low)}
         row = {"image": name, "oracle_exponent": exponent}
         for method, output in results.items():
-            row[f"{method} psnr"], row[f"{method} ssim"] = score(output, target)
+            row[f"{method} psnr"], row[f"{method} ssim"] = metrics.image_scores(output, target)
         rows.append(row)
         print(json.dumps(row), flush=True)
     methods = ["input", "oracle gamma", "CLAHE", "model"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from saga_attention.metrics import gt_mean, psnr, ssim, to_8bit
+from saga_attention.metrics import gt_mean, image_scores, psnr, ssim, to_8bit
 
 
 def _pair(seed, size=(37, 53)):
@@ -52,3 +52,11 @@ def test_bad_shapes_and_tiny_images_are_clear_errors():
         psnr(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
     with pytest.raises(ValueError, match="at least 11 x 11"):
         ssim(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
+
+
+def test_image_scores_take_an_hwc_array_against_a_batch_of_one():
+    image = np.random.default_rng(0).random((13, 17, 3))
+    target = torch.from_numpy(image).permute(2, 0, 1)[None]
+    assert image_scores(image, target) == (float("inf"), pytest.approx(1.0))
+    assert image_scores(image * 0.5, target) == (pytest.approx(psnr(target * 0.5, target)[0]),
+                                                 pytest.approx(ssim(target * 0.5, target)[0]))

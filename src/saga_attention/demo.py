@@ -81,12 +81,8 @@ def _enhancement_part(run_dir: Path, device: torch.device, resolutions: Sequence
     low = Degradation()(photo, np.random.default_rng(name_seed(0, DEMO_PHOTO)))
     out = Enhancer(device=str(device))(low.astype(np.float32) / 255)  # the shipped weights; (H, W, 3) in [0, 1]
     target = torch.from_numpy(photo).permute(2, 0, 1)[None].double() / 255
-
-    def scores(image: np.ndarray) -> tuple[float, float]:
-        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64)).permute(2, 0, 1)[None]
-        return metrics.psnr(x, target)[0], metrics.ssim(x, target)[0]
-
-    (low_psnr, low_ssim), (out_psnr, out_ssim) = scores(low / 255), scores(out)
+    low_psnr, low_ssim = metrics.image_scores(low / 255, target)
+    out_psnr, out_ssim = metrics.image_scores(out, target)
     side_by_side(low / 255, out).save(run_dir / "enhance.png")
     print(f"      darkened {low_psnr:.2f} dB / SSIM {low_ssim:.3f} -> enhanced {out_psnr:.2f} dB / SSIM {out_ssim:.3f}",
           flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -74,3 +75,9 @@ def gt_mean(output: Tensor, target: Tensor) -> Tensor:
     gray_target = (target.clamp(0, 1) * weights).sum(1).flatten(1).mean(1)
     scale = gray_target / gray_out.clamp_min(1e-8)
     return (output.clamp(0, 1) * scale.view(-1, 1, 1, 1)).clamp(0, 1)
+
+
+def image_scores(output: np.ndarray, target: Tensor) -> tuple[float, float]:
+    """PSNR and SSIM of one (H, W, 3) image in [0, 1] against a (1, 3, H, W) target."""
+    x = torch.from_numpy(np.ascontiguousarray(output, dtype=np.float32)).permute(2, 0, 1)[None]
+    return psnr(x, target)[0], ssim(x, target)[0]
