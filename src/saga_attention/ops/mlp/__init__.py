@@ -31,8 +31,7 @@ def _check(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, fc1_weight: Tensor
     for name, shape in expected.items():
         if tuple(named[name].shape) != shape:
             raise ValueError(f"{name} must be {shape} for x with C={channels} and fc1 with {hidden} outputs "
-                             "(fc1_bias's length); "
-                             f"got {tuple(named[name].shape)}")
+                             f"(fc1_bias's length); got {tuple(named[name].shape)}")
     if len({t.device for t in named.values()}) > 1:
         raise ValueError("x and the weights must be on one device; got "
                          + ", ".join(f"{n} on {t.device}" for n, t in named.items()))
@@ -72,11 +71,13 @@ def norm_mlp(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_
     dtype = torch.get_autocast_dtype(x.device.type) if autocast else fc1_weight.dtype
     weights = (norm_weight, norm_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *weights))
-    reason = None if backend == "torch" else _triton_unsupported_reason(x, dtype)
+    wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not needs_grad)
+    reason = _triton_unsupported_reason(x, dtype) if wanted else None
     if backend == "triton" and reason is not None:
         raise ValueError(f"backend='triton' is not available here: {reason}; use backend='torch' or 'auto'")
-    if backend == "torch" or reason is not None or (backend == "auto" and (needs_grad or not x.is_cuda)):
-        return norm_mlp_torch(x, norm_weight, norm_bias, eps, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
+    if not wanted or reason is not None:
+        return norm_mlp_torch(x, norm_weight, norm_bias, eps, fc1_weight, fc1_bias, fc2_weight, fc2_bias,
+                              chunked=not needs_grad)
     from .triton import norm_mlp_triton
 
     with torch.autocast(x.device.type, enabled=False):

@@ -16,15 +16,13 @@ def norm_mlp_reference(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: f
 
 
 def norm_mlp_torch(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor,
-                   fc1_bias: Tensor, fc2_weight: Tensor, fc2_bias: Tensor) -> Tensor:
-    """The reference; when no gradient is needed, over chunks of tokens, so the (tokens x Hid) hidden
+                   fc1_bias: Tensor, fc2_weight: Tensor, fc2_bias: Tensor, chunked: bool) -> Tensor:
+    """The reference; chunked (when no gradient is needed) over chunks of tokens, so the (tokens x Hid) hidden
     activation never exists whole."""
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, norm_weight, norm_bias, fc1_weight, fc1_bias, fc2_weight))
     tokens = x.reshape(-1, x.shape[-1])  # (M, C)
     rows = max(1, CHUNK_ELEMENTS // fc1_weight.shape[0])
     weights = (norm_weight, norm_bias, eps, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
-    if needs_grad or tokens.shape[0] <= rows:
+    if not chunked or tokens.shape[0] <= rows:
         return norm_mlp_reference(x, *weights)
     out = torch.cat([norm_mlp_reference(chunk, *weights) for chunk in tokens.split(rows)])
     return out.reshape(*x.shape[:-1], out.shape[-1])
