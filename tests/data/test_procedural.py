@@ -49,6 +49,16 @@ def test_pathfinder_label_says_whether_the_dots_are_joined(size):
         assert bool(_grow(seed, ink)[yb, xb]) == bool(label)
 
 
+def test_pathfinder_dots_are_as_far_apart_in_both_classes():
+    """The dots' distance is no shortcut: its spread is the same for joined and for separate dots."""
+    scenes = [pathfinder_scene(np.random.default_rng([5, 0, index]), 64) for index in range(300)]
+    distance = np.array([np.hypot(*(dots[0] - dots[1])) for _, _, dots in scenes])
+    label = np.array([label for _, label, _ in scenes])
+    joined, separate = distance[label == 1], distance[label == 0]
+    assert abs(joined.mean() - separate.mean()) < 1.5
+    assert np.abs(np.percentile(joined, [25, 50, 75]) - np.percentile(separate, [25, 50, 75])).max() < 2.0
+
+
 def _glyph(mask: torch.Tensor) -> torch.Tensor:
     rows, cols = mask.any(1).nonzero()[:, 0], mask.any(0).nonzero()[:, 0]
     return mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1]

@@ -258,6 +258,7 @@ def _init_weights(m: nn.Module) -> None:
 SIZES = {"tiny": (2, 2, 2, 2), "small": (3, 4, 6, 3), "medium": (3, 4, 18, 3), "large": (3, 8, 27, 3)}
 KINDS = {
     "pvt": {"attn_kind": "softmax"},
+    "global_pvt": {"attn_kind": "softmax", "sr_ratios": (1, 1, 1, 1)},    # softmax over every token: the reference
     "linear_pvt": {"attn_kind": "linear", "sr_ratios": (1, 1, 1, 1)},
     "focused_pvt": {"attn_kind": "focused", "sr_ratios": (1, 1, 1, 1)},
     "saga_pvt": {"attn_kind": "saga", "sr_ratios": (1, 1, 1, 1)},

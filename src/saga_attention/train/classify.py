@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from ..data import TASKS as BUILTIN, EvalTransform, ImageFolder, ReplaceUnreadable, TensorImages, TrainTransform, \
     class_folders, collate, generate, mix_batch, normalize
 from ..data.cache import cache_dir
-from ..data.procedural import MAX_SIZE, MIN_SIZE
+from ..data.procedural import GENERATOR_VERSION, MAX_SIZE, MIN_SIZE
 from ..models import create_model, parse_model_spec, read_checkpoint
 from ..models.checkpoint import write_safetensors
 from ..settings import setting, short
@@ -27,6 +27,8 @@ class ClassifySettings:
     train_size: int = setting(20000, low=1, doc="images per split of a built-in task")
     val_size: int = setting(4000, low=1)
     data_seed: int = setting(0, low=0, doc="the built-in task's generator seed (fixes the split)")
+    holdout: int = setting(0, low=0, doc="training images set aside as the validation set, to tune settings "
+                                         "without reading the real validation split; 0 = off")
     drop_path: float = setting(0.1, low=0, below=1)
     label_smoothing: float = setting(0.1, low=0, below=1)
     mixup: float = setting(0.8, low=0, doc="Beta(alpha, alpha) of mixup; 0 = off")
@@ -44,7 +46,7 @@ PROCEDURAL = dict(data="match", img_size=64, epochs=30, batch_size=128, lr=1e-3,
 
 def builtin_split(task: str, split: str, size: int, count: int, seed: int) -> tuple[Tensor, Tensor]:
     """A built-in task's split, generated once and cached (safetensors) under $SAGA_CACHE."""
-    path = cache_dir() / f"{task}-{split}-{size}px-{count}-seed{seed}.safetensors"
+    path = cache_dir() / f"{task}-v{GENERATOR_VERSION}-{split}-{size}px-{count}-seed{seed}.safetensors"
     if path.is_file():
         try:
             tensors, _ = read_checkpoint(path)
@@ -54,6 +56,14 @@ def builtin_split(task: str, split: str, size: int, count: int, seed: int) -> tu
     images, labels = generate(task, split, size, count, seed)
     write_safetensors({"images": images, "labels": labels}, path, {"task": task, "split": split})
     return images, labels
+
+
+def carve(length: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
+    """(training, held-out) indices of a training set of `length` images: `holdout` of them, drawn by `seed`."""
+    if holdout >= length:
+        raise ValueError(f"holdout={holdout} leaves no training images: the training set has {length}")
+    order = torch.randperm(length, generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(order[holdout:]), sorted(order[:holdout])
 
 
 @register_task
@@ -82,6 +92,8 @@ class Classify(Task):
                 or not 0 < low_high[0] <= low_high[1] <= 1:
             problems.append(f"crop_scale must be [low, high] with 0 < low <= high <= 1; got {short(low_high)}")
         if s.data in BUILTIN:
+            if s.holdout >= s.train_size:
+                problems.append(f"holdout={s.holdout} leaves no training images: train_size is {s.train_size}")
             if not MIN_SIZE <= s.img_size <= MAX_SIZE:
                 problems.append(f"the built-in tasks are {MIN_SIZE} to {MAX_SIZE} pixels; got img_size={s.img_size}")
         elif not (Path(s.data) / "train").is_dir() or not (Path(s.data) / "val").is_dir():
@@ -100,22 +112,35 @@ class Classify(Task):
             return [str(i) for i in range(BUILTIN[self.settings.data][1])]
         return class_folders(Path(self.settings.data) / "train")
 
+    def training_split(self, augment: bool) -> Dataset:
+        """The whole training split, with the training transform (augment) or the evaluation one."""
+        s, classes = self.settings, self.classes
+        if s.data in BUILTIN:
+            split = builtin_split(s.data, "train", s.img_size, s.train_size, s.data_seed)
+            return TensorImages(*split, classes, hflip=s.hflip if augment else 0.0)
+        transform = TrainTransform(s.img_size, tuple(s.crop_scale), s.hflip) if augment else EvalTransform(s.img_size)
+        return ImageFolder(Path(s.data) / "train", transform, classes)
+
     def eval_dataset(self) -> Dataset:
         s, classes = self.settings, self.classes
+        if s.holdout:
+            split = self.training_split(augment=False)
+            return Subset(split, carve(len(split), s.holdout, s.data_seed)[1])
         if s.data in BUILTIN:
             return TensorImages(*builtin_split(s.data, "val", s.img_size, s.val_size, s.data_seed), classes)
         return ImageFolder(Path(s.data) / "val", EvalTransform(s.img_size), classes=classes)
 
     def datasets(self) -> Datasets:
-        s, classes = self.settings, self.classes
+        s = self.settings
+        train = self.training_split(augment=True)
+        if s.holdout:
+            train = Subset(train, carve(len(train), s.holdout, s.data_seed)[0])
         if s.data in BUILTIN:
-            split = builtin_split(s.data, "train", s.img_size, s.train_size, s.data_seed)
-            train, source = TensorImages(*split, classes, hflip=s.hflip), f"built-in task {s.data!r}"
+            source = f"built-in task {s.data!r}"
         else:
-            transform = TrainTransform(s.img_size, tuple(s.crop_scale), s.hflip)
-            train = ReplaceUnreadable(ImageFolder(Path(s.data) / "train", transform, classes), repr(f"{s.data}/train"))
-            source = f"folder {s.data!r}"
-        return Datasets(train, self.eval_dataset(), f"{source} (data seed {s.data_seed})")
+            train, source = ReplaceUnreadable(train, repr(f"{s.data}/train")), f"folder {s.data!r}"
+        held = f", {s.holdout} training images held out as the validation set" if s.holdout else ""
+        return Datasets(train, self.eval_dataset(), f"{source} (data seed {s.data_seed}{held})")
 
     def build_model(self) -> nn.Module:
         spec = parse_model_spec(self.config.engine.model)

@@ -1,0 +1,179 @@
+"""Issue 15: the accuracy study on the built-in tasks, in three steps, each one command (repository root):
+
+  python benchmarks/accuracy_study.py sweep RUNS      # GPU: every model's lr, tuned on training images held out
+  python benchmarks/accuracy_study.py table           # anywhere: lr.json, tables and verdicts from RESULTS
+  python benchmarks/accuracy_study.py study RUNS      # GPU: 3 seeds per model and task at its lr, ablations, ranks
+
+Equal budget for every model: RECIPE (64x64, 20,000 training and 4,000 validation images of data seed 0,
+15 epochs of batch 128, the `procedural` preset otherwise). The sweep trains on 16,000 of the training images
+and scores on the other 4,000 (`holdout`); the validation split is read only by `study`. The GPU steps run
+their trainings side by side, `--slots` per GPU, and start none after `--deadline` seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from accuracy_table import NAMES, collect, markdown, mean_std
+
+RESULTS = Path(__file__).parent / "results" / "issue15-accuracy"
+TASKS = {"match": 25.0, "pathfinder": 50.0}                   # chance, % top-1
+MODELS = list(NAMES)                                          # the attention kinds, each a registered model
+BIAS2 = {"saga_bias2": "saga_pvt_tiny:gate_bias_init=2.0"}    # the gate bias the sweep also tunes
+ABLATIONS = {**BIAS2, "saga_ungated": "saga_pvt_tiny:normalizer=ungated",
+             "saga_headgate": "saga_pvt_tiny:gate_granularity=head", "saga_novaluegate": "saga_pvt_tiny:value_gate=false"}
+STUDY_NAMES = {**NAMES, "saga_bias2": "SAGA, gate bias 2", "saga_ungated": "SAGA, ungated normaliser",
+               "saga_headgate": "SAGA, per-head gates", "saga_novaluegate": "SAGA, no value gate"}
+LRS = (1e-3, 3e-3, 1e-2)        # the peak lr for a batch of 512; the classifier scales it by 128/512
+SEEDS = (0, 1, 2)
+HOLDOUT = 4000
+RECIPE = ["img_size=64", "epochs=15", "batch_size=128", "train_size=20000", "val_size=4000", "data_seed=0",
+          "workers=0"]
+
+
+def spec(label: str) -> str:
+    return ABLATIONS.get(label, label)
+
+
+def sweep_jobs(recipe: list[str]) -> list[tuple[str, list[str]]]:
+    return [(f"{task}-{label}-lr{lr:g}", [f"data={task}", f"model={spec(label)}", f"lr={lr:g}", f"holdout={HOLDOUT}",
+                                          "seed=0", *recipe])
+            for task in TASKS for label in [*MODELS, *BIAS2] for lr in LRS]
+
+
+def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]]) -> list[tuple[str, list[str]]]:
+    """Every model at its tuned lr; the ablations at SAGA's."""
+    return [(f"{task}-{label}-seed{seed}", [f"data={task}", f"model={spec(label)}",
+                                            f"lr={lrs[task].get(label, lrs[task]['saga_pvt_tiny']):g}",
+                                            f"seed={seed}", *recipe])
+            for seed in SEEDS for task in TASKS for label in [*MODELS, *ABLATIONS]]
+
+
+def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int, deadline: float) -> None:
+    """`saga train` for every job not done yet (no summary.json), `slots` at a time on each GPU; none is started
+    after `deadline` seconds. Each writes runs/<name>/ and runs/<name>.log."""
+    import torch
+    gpus = max(1, torch.cuda.device_count())
+    pending = [job for job in jobs if not (runs / job[0] / "summary.json").is_file()]
+    running: dict[str, tuple[subprocess.Popen, int]] = {}
+    start = time.time()
+    print(f"{len(pending)} of {len(jobs)} runs to do on {gpus} GPU(s), {slots} at a time on each", flush=True)
+    while running or (pending and time.time() - start < deadline):
+        for name, (proc, _) in list(running.items()):
+            if proc.poll() is not None:
+                print(f"{time.time() - start:6.0f} s  {name}: rc {proc.returncode}", flush=True)
+                del running[name]
+        while pending and len(running) < slots * gpus and time.time() - start < deadline:
+            name, args = pending.pop(0)
+            busy = [gpu for _, gpu in running.values()]
+            gpu = min(range(gpus), key=busy.count)
+            log = open(runs / f"{name}.log", "w")
+            env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu)}
+            running[name] = (subprocess.Popen([sys.executable, "-m", "saga_attention.cli", "train", *args,
+                                               f"out={runs / name}"], stdout=log, stderr=subprocess.STDOUT, env=env), gpu)
+        time.sleep(1)
+    if pending:
+        print(f"not started (deadline): {', '.join(name for name, _ in pending)}", flush=True)
+
+
+def make_data(recipe: list[str], splits: list[str]) -> None:
+    """Generate the splits once, before the trainings that read them start side by side."""
+    from saga_attention.train.classify import builtin_split
+    settings = dict(item.split("=", 1) for item in recipe)          # a later setting wins, as in `saga train`
+    for task in TASKS:
+        for split in splits:
+            builtin_split(task, split, int(settings["img_size"]), int(settings[f"{split}_size"]),
+                          int(settings["data_seed"]))
+
+
+def tuned_lrs(sweep: Path) -> tuple[dict[str, dict[str, float]], str]:
+    """{task: {label: lr}} with the best held-out top-1, and the sweep's table."""
+    scores: dict = {}
+    for summary in sorted(sweep.glob("*/summary.json")):
+        task, label, lr = summary.parent.name.split("-")
+        scores.setdefault(task, {}).setdefault(label, {})[float(lr[2:])] = json.loads(summary.read_text())["best_top1"]
+    lines = ["| task | model | " + " | ".join(f"lr {lr:g}" for lr in LRS) + " | chosen |", "|---|---|" + "---|" * 4]
+    best = {}
+    for task, models in scores.items():
+        for label in (n for n in STUDY_NAMES if n in models):
+            runs = models[label]
+            best.setdefault(task, {})[label] = max(runs, key=runs.get)
+            cells = " | ".join(f"{runs[lr]:.2f}" if lr in runs else "-" for lr in LRS)
+            lines.append(f"| {task} | {STUDY_NAMES[label]} | {cells} | {best[task][label]:g} |")
+    return best, "\n".join(lines) + "\n"
+
+
+def verdicts(table: dict) -> str:
+    """The issue's targets, each met or missed, from the means over seeds."""
+    out = []
+    for task, models in table.items():
+        mean = {label: mean_std(list(runs.values()))[0] for label, runs in models.items()}
+        chance = TASKS[task]
+        low = [STUDY_NAMES[m] for m in MODELS if m in mean and mean[m] < chance + 10]
+        out.append(f"* {task}: every model >= chance + 10 ({chance + 10:.0f}%): "
+                   + ("met" if not low else "missed by " + ", ".join(low)))
+        if not all(m in mean for m in MODELS):
+            continue
+        top = max(MODELS, key=mean.get)
+        gap = mean[top] - mean["global_pvt_tiny"]
+        out.append(f"* {task}: global softmax within 5 points of the best ({STUDY_NAMES[top]}, {mean[top]:.2f}): "
+                   f"{gap:.2f} behind, {'met' if gap <= 5 else 'missed'}")
+        saga, focused, pvt = mean["saga_pvt_tiny"], mean["focused_pvt_tiny"], mean["pvt_tiny"]
+        out.append(f"* {task}: SAGA - focused = {saga - focused:+.2f} (target >= +1: "
+                   f"{'met' if saga - focused >= 1 else 'missed'}); SAGA - softmax (PVT) = {saga - pvt:+.2f} "
+                   f"(target >= -0.5: {'met' if saga - pvt >= -0.5 else 'missed'})")
+    return "\n".join(out) + "\n"
+
+
+def table(results: Path) -> None:
+    lrs, sweep_md = tuned_lrs(results / "sweep")
+    (results / "lr.json").write_text(json.dumps(lrs, indent=2) + "\n")
+    text = f"## Learning rate, held-out top-1 (%) of 16,000 training images, seed 0\n\n{sweep_md}"
+    study = collect(results / "study")
+    if study:
+        (results / "accuracy.json").write_text(json.dumps(study, indent=2) + "\n")
+        models = {task: {m: r for m, r in runs.items() if m in NAMES} for task, runs in study.items()}
+        saga = {task: {m: r for m, r in runs.items() if m not in NAMES or m == "saga_pvt_tiny"}
+                for task, runs in study.items()}
+        text += (f"\n## Accuracy, best validation top-1 (%)\n\n{markdown(models, STUDY_NAMES)}\n{verdicts(study)}"
+                 f"\n## SAGA's options (at SAGA's lr)\n\n{markdown(saga, STUDY_NAMES)}")
+    (results / "accuracy.md").write_text(text)
+    print(text + f"\nwrote {results / 'accuracy.md'} and {results / 'lr.json'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("sweep", "study", "table"))
+    parser.add_argument("runs", nargs="?", type=Path, help="where the GPU steps write their run folders")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the committed results (table; study's lr.json)")
+    parser.add_argument("--slots", type=int, default=16, help="trainings at a time on each GPU")
+    parser.add_argument("--deadline", type=float, default=420, help="seconds after which no training starts")
+    parser.add_argument("--extra", nargs="*", default=[], help="settings added to every training (a CPU smoke test)")
+    args = parser.parse_args()
+    if args.step == "table":
+        return table(args.results)
+    if args.runs is None:
+        parser.error(f"{args.step} needs RUNS, the folder for its run folders")
+    if args.step == "study" and not (args.results / "lr.json").is_file():
+        parser.error(f"{args.results / 'lr.json'} is missing: run the sweep, copy its run folders to "
+                     f"{args.results / 'sweep'}, then `table`")
+    args.runs.mkdir(parents=True, exist_ok=True)
+    recipe = RECIPE + args.extra
+    if args.step == "sweep":
+        make_data(recipe, ["train"])
+        return run_jobs(sweep_jobs(recipe), args.runs, args.slots, args.deadline)
+    make_data(recipe, ["train", "val"])
+    lrs = json.loads((args.results / "lr.json").read_text())
+    run_jobs(study_jobs(recipe, lrs), args.runs, args.slots, args.deadline)
+    for task in TASKS:
+        subprocess.run([sys.executable, "-m", "saga_attention.cli", "rank", *(str(args.runs / f"{task}-{m}-seed0")
+                        for m in MODELS), "--images", "16", "--out", str(args.runs / f"rank-{task}")], check=False)
+
+
+if __name__ == "__main__":
+    main()
