@@ -47,12 +47,12 @@ def sweep_jobs(recipe: list[str]) -> list[tuple[str, list[str]]]:
             for task in TASKS for label in MODELS for lr in LRS]
 
 
-def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]]) -> list[tuple[str, list[str]]]:
+def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]], ablations: bool) -> list[tuple[str, list[str]]]:
     """Every model at its tuned lr; SAGA's options at SAGA's, the gate bias at every seed, the others at seed 0."""
     return [(f"{task}-{label}-seed{seed}", [f"data={task}", f"model={spec(label)}",
                                             f"lr={lrs[task].get(label, lrs[task]['saga_pvt_tiny']):g}",
                                             f"seed={seed}", *recipe])
-            for seed in SEEDS for task in TASKS for label in [*MODELS, *(ABLATIONS if seed == 0 else GATE_BIAS)]]
+            for seed in SEEDS for task in TASKS for label in [*MODELS, *(ABLATIONS if seed == 0 and ablations else GATE_BIAS)]]
 
 
 def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int, deadline: float) -> None:
@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="the committed results (table; study's lr.json)")
     parser.add_argument("--slots", type=int, default=16, help="trainings at a time on each GPU")
     parser.add_argument("--deadline", type=float, default=420, help="seconds after which no training starts")
+    parser.add_argument("--no-ablations", action="store_true", help="study: SAGA's options but the gate bias left out")
     parser.add_argument("--extra", nargs="*", default=[], help="settings added to every training (a CPU smoke test)")
     args = parser.parse_args()
     if args.step == "table":
@@ -170,7 +171,7 @@ def main() -> None:
         return run_jobs(sweep_jobs(recipe), args.runs, args.slots, args.deadline)
     make_data(recipe, ["train", "val"])
     lrs = json.loads((args.results / "lr.json").read_text())
-    run_jobs(study_jobs(recipe, lrs), args.runs, args.slots, args.deadline)
+    run_jobs(study_jobs(recipe, lrs, not args.no_ablations), args.runs, args.slots, args.deadline)
     for task in TASKS:
         subprocess.run([sys.executable, "-m", "saga_attention.cli", "rank", *(str(args.runs / f"{task}-{m}-seed0")
                         for m in MODELS), "--images", "16", "--out", str(args.runs / f"rank-{task}")], check=False)

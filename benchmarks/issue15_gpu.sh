@@ -10,6 +10,6 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" | tee -a "$R/machine.txt"
 nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader -l 10 > "$R/gpu-use.csv" &
 part "${LIMIT:-560}" python3 benchmarks/accuracy_study.py "$STEP" "$R/$STEP" --slots "${SLOTS:-18}" \
-    --deadline "${DEADLINE:-300}" > "$R/$STEP.log" 2>&1
+    --deadline "${DEADLINE:-300}" ${STUDY_OPTIONS:-} > "$R/$STEP.log" 2>&1
 kill %1; pack
 tail -n 60 "$R/$STEP.log"
