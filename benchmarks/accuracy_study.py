@@ -98,7 +98,7 @@ def tuned_lrs(sweep: Path) -> tuple[dict[str, dict[str, float]], str]:
     for summary in sorted(sweep.glob("*/summary.json")):
         task, label, lr = summary.parent.name.split("-")
         scores.setdefault(task, {}).setdefault(label, {})[float(lr[2:])] = json.loads(summary.read_text())["best_top1"]
-    lines = ["| task | model | " + " | ".join(f"lr {lr:g}" for lr in LRS) + " | chosen |", "|---|---|" + "---|" * 4]
+    lines = ["| task | model | " + " | ".join(f"lr {lr:g}" for lr in LRS) + " | chosen |", "|---|---|" + "---|" * (len(LRS) + 1)]
     best = {}
     for task, models in scores.items():
         for label in (n for n in STUDY_NAMES if n in models):
