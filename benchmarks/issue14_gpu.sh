@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 TAR=issue14a.tar; source benchmarks/device_parts.sh
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$R/machine.txt"
+machine
 part 100 python3 -m pytest -q -x -p no:cacheprovider tests/ops/test_norm_mlp.py tests/ops/test_saga_triton.py \
     > "$R/tests.txt" 2>&1; tail -3 "$R/tests.txt"
 part 90 python3 benchmarks/kernel_bench.py --no-sweep --out "$R/kernels.json"

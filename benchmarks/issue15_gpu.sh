@@ -6,8 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src PYTHONUNBUFFERED=1 SAGA_CACHE=${SAGA_CACHE:-/tmp/saga-cache}
 STEP=${STEP:-sweep}; TAR=issue15-$STEP.tar; source benchmarks/device_parts.sh
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$R/machine.txt"
-python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" | tee -a "$R/machine.txt"
+machine
 nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader -l 10 > "$R/gpu-use.csv" &
 part "${LIMIT:-560}" python3 benchmarks/accuracy_study.py "$STEP" "$R/$STEP" --slots "${SLOTS:-18}" \
     --deadline "${DEADLINE:-300}" ${STUDY_OPTIONS:-} > "$R/$STEP.log" 2>&1

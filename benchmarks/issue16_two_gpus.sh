@@ -18,7 +18,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
   CB=(8 16); EB=(2 4); TP_CLS=(--res 64 --batch 4 --steps 2 --warmup 1 --device cpu)
   TP_ENH=(--model saga_llie_tiny --res 64 --batch 2 --steps 2 --warmup 1 --device cpu)
 else
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$R/machine.txt"
+  machine
   CLS="model=saga_pvt_tiny data=match img_size=64 train_size=2048 val_size=256 epochs=2 workers=6"
   ENH="model=saga_llie_small data=lowlight crop=256 samples_per_epoch=256 epochs=2 workers=6"
   CB=(64 128); EB=(16 32); TP_CLS=(--res 224 --batch 128 --steps 20); TP_ENH=(--model saga_llie_small --res 256 --batch 16 --steps 20)
