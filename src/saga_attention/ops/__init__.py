@@ -1,6 +1,7 @@
 """Functional attention ops (no nn.Module here)."""
 from .linear import linear_attention, linear_attention_reference
-from .saga import FEATURE_MAPS, saga_attention, saga_attention_materialized, saga_attention_reference
+from .saga import (FEATURE_MAPS, saga_apply_state, saga_attention, saga_attention_materialized,
+                   saga_attention_reference, saga_state)
 
 __all__ = [
     "FEATURE_MAPS",
@@ -9,4 +10,6 @@ __all__ = [
     "saga_attention",
     "saga_attention_materialized",
     "saga_attention_reference",
+    "saga_apply_state",
+    "saga_state",
 ]

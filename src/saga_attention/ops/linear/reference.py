@@ -14,6 +14,25 @@ def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def linear_state(k: Tensor, v: Tensor, z_keys: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The state of keys k (B, Nk, H, Dk) and values v (B, Nk, H, Dv): S = sum_j k_j^T v_j (B, H, Dk, Dv) and
+    z = sum_j z_keys_j (B, H, Dk; z_keys defaults to k), in fp32 (fp64 for fp64 inputs). The states of
+    disjoint sets of tokens add up to the state of their union."""
+    acc = accumulation_dtype(k.dtype)
+    k, v = k.to(acc), v.to(acc)
+    z_keys = k if z_keys is None else z_keys.to(acc)
+    return torch.einsum("bnhk,bnhv->bhkv", k, v), z_keys.sum(dim=1)
+
+
+def apply_linear_state(q: Tensor, state: Tensor, z: Tensor, eps: float) -> Tensor:
+    """y_i = (q_i S) / (q_i . z + eps) for query features q (B, Nq, H, Dk), S (B, H, Dk, Dv), z (B, H, Dk).
+    Returns (B, Nq, H, Dv) in the state's dtype."""
+    q = q.to(state.dtype)
+    num = torch.einsum("bnhk,bhkv->bnhv", q, state)  # (B, Nq, H, Dv)
+    den = torch.einsum("bnhk,bhk->bnh", q, z) + eps  # (B, Nq, H)
+    return num / den.unsqueeze(-1)
+
+
 def linear_attention_reference(
     q: Tensor, k: Tensor, v: Tensor, eps: float = 1e-6, z_keys: Tensor | None = None
 ) -> Tensor:
@@ -23,11 +42,4 @@ def linear_attention_reference(
     z_keys: (B, Nk, H, Dk), the keys summed into the normaliser; defaults to k.
     S and z are accumulated in fp32 (fp64 for fp64 inputs). Returns (B, Nq, H, Dv) in fp32/fp64.
     """
-    acc = accumulation_dtype(q.dtype)
-    q, k, v = q.to(acc), k.to(acc), v.to(acc)
-    z_keys = k if z_keys is None else z_keys.to(acc)
-    state = torch.einsum("bnhk,bnhv->bhkv", k, v)  # (B, H, Dk, Dv)
-    z = z_keys.sum(dim=1)  # (B, H, Dk)
-    num = torch.einsum("bnhk,bhkv->bnhv", q, state)  # (B, Nq, H, Dv)
-    den = torch.einsum("bnhk,bhk->bnh", q, z) + eps  # (B, Nq, H)
-    return num / den.unsqueeze(-1)
+    return apply_linear_state(q, *linear_state(k, v, z_keys), eps)

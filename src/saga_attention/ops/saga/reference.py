@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..linear.reference import accumulation_dtype, linear_attention_reference
+from ..linear.reference import accumulation_dtype, apply_linear_state, linear_state
 from .inputs import NORMALIZERS, check_attention_inputs, check_choice
 
 FEATURE_MAPS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -33,13 +33,12 @@ def check_saga_inputs(q, k, v, g_k, g_v, feature_map: str, eps: float, normalize
     check_choice("normalizer", normalizer, NORMALIZERS)
 
 
-def _features_and_gates(q, k, v, g_k, g_v, feature_map):
-    """phi(q), phi(k), v and the gates a, b (None where no gate), in the accumulation dtype."""
-    acc = accumulation_dtype(q.dtype)
-    phi = FEATURE_MAPS[feature_map]
+def _key_features_and_gates(k, v, g_k, g_v, feature_map):
+    """phi(k), v and the gates a, b (None where no gate), in the accumulation dtype."""
+    acc = accumulation_dtype(k.dtype)
     a = None if g_k is None else torch.sigmoid(g_k.to(acc))
     b = None if g_v is None else torch.sigmoid(g_v.to(acc))
-    return phi(q.to(acc)), phi(k.to(acc)), v.to(acc), a, b
+    return FEATURE_MAPS[feature_map](k.to(acc)), v.to(acc), a, b
 
 
 def saga_attention_reference(
@@ -63,11 +62,21 @@ def saga_attention_reference(
 
 def saga_attention_torch(q, k, v, g_k, g_v, feature_map: str, eps: float, normalizer: str) -> Tensor:
     """The torch backend, on inputs already checked by `check_saga_inputs`."""
-    qf, kf, vf, a, b = _features_and_gates(q, k, v, g_k, g_v, feature_map)
+    state, z = saga_state_torch(k, v, g_k, g_v, feature_map, normalizer)
+    return saga_apply_state_torch(q, state, z, feature_map, eps).to(v.dtype)
+
+
+def saga_state_torch(k, v, g_k, g_v, feature_map: str, normalizer: str) -> tuple[Tensor, Tensor]:
+    """S (B, H, Dk, Dv) and z (B, H, Dk) of SAGA's gated keys and values, in the accumulation dtype."""
+    kf, vf, a, b = _key_features_and_gates(k, v, g_k, g_v, feature_map)
     k_gated = kf if a is None else a * kf  # (B, Nk, H, Dk)
     v_gated = vf if b is None else b * vf  # (B, Nk, H, Dv)
-    z_keys = kf if normalizer == "ungated" else None
-    return linear_attention_reference(qf, k_gated, v_gated, eps, z_keys=z_keys).to(v.dtype)
+    return linear_state(k_gated, v_gated, z_keys=kf if normalizer == "ungated" else None)
+
+
+def saga_apply_state_torch(q, state: Tensor, z: Tensor, feature_map: str, eps: float) -> Tensor:
+    """(phi(q) S) / (phi(q) . z + eps) in the state's dtype."""
+    return apply_linear_state(FEATURE_MAPS[feature_map](q.to(state.dtype)), state, z, eps)
 
 
 def saga_attention_materialized(
@@ -85,7 +94,8 @@ def saga_attention_materialized(
     Memory is O(B Nk H Dk Dv): for tests and the memory demonstration only.
     """
     check_saga_inputs(q, k, v, g_k, g_v, feature_map, eps, normalizer)
-    qf, kf, vf, a, b = _features_and_gates(q, k, v, g_k, g_v, feature_map)
+    kf, vf, a, b = _key_features_and_gates(k, v, g_k, g_v, feature_map)
+    qf = FEATURE_MAPS[feature_map](q.to(kf.dtype))
     ones_a = torch.ones_like(kf) if a is None else a
     ones_b = torch.ones_like(vf) if b is None else b
     gates = ones_a.unsqueeze(-1) * ones_b.unsqueeze(-2)  # (B, Nk, H, Dk, Dv): every G_j

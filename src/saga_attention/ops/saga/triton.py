@@ -433,34 +433,52 @@ def _reduce_partials(partial_s: Tensor, partial_z: Tensor, batch: int, heads: in
     return (partial_s.sum(dim=1).unflatten(0, (batch, heads)), partial_z.sum(dim=1).unflatten(0, (batch, heads)))
 
 
+def state_kernels(k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None, feature_map: str,
+                  normalizer: str) -> tuple[Tensor, Tensor]:
+    """The padded fp32 state of keys k (B, Nk, H, Dk) and values v (B, Nk, H, Dv): S (B, H, BDk, BDv) and
+    z (B, H, BDk), zero beyond Dk and Dv."""
+    batch, n_k, heads, dk = k.shape
+    dv = v.shape[-1]
+    block_dk, block_dv = _padded(dk), _padded(dv)
+    splits, chunk = _splits(batch * heads, n_k, k.device)
+    partial_s = _alloc(k, (batch * heads, splits, block_dk, block_dv), torch.float32)
+    partial_z = _alloc(k, (batch * heads, splits, block_dk), torch.float32)
+    _state_kernel[(splits, batch * heads)](
+        k, v, k if g_k is None else g_k, v if g_v is None else g_v, partial_s, partial_z,
+        *k.stride(), *v.stride(), *_strides(g_k, k), *_strides(g_v, v),
+        n_k, heads, dk, dv, chunk,
+        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated",
+        **_kernel_flags("state", feature_map, k.dtype, dk, dv, block_dk, block_dv))
+    return _reduce_partials(partial_s, partial_z, batch, heads)
+
+
+def output_kernels(q: Tensor, state: Tensor, z: Tensor, dv: int, v: Tensor | None, conv_weight: Tensor | None,
+                   conv_bias: Tensor | None, feature_map: str, eps: float, height: int, width: int) -> Tensor:
+    """o = phi(q) S / (phi(q) . z + eps) (B, Nq, H, dv) in q's dtype, for q (B, Nq, H, Dk) and the padded state
+    of `state_kernels`. With conv_weight (H*Dv, 1, k, k), o also holds the depth-wise conv of v over the
+    height x width map."""
+    batch, n_q, heads, dk = q.shape
+    block_dk, block_dv = state.shape[-2:]
+    out = _alloc(q, (batch, n_q, heads, dv))
+    splits, chunk = _splits(batch * heads, n_q, q.device)
+    has_conv = conv_weight is not None
+    v_in = v if has_conv else q            # read only with the conv
+    _output_kernel[(splits, batch * heads)](
+        q, state, z, out, v_in, conv_weight.contiguous() if has_conv else q, q if conv_bias is None else conv_bias,
+        *q.stride(), *out.stride(), *v_in.stride(), n_q, heads, dk, dv, chunk, eps, height, width,
+        HAS_CONV=has_conv, HAS_BIAS=conv_bias is not None, KSIZE=conv_weight.shape[-1] if has_conv else 1,
+        **_kernel_flags("output", feature_map, q.dtype, dk, dv, block_dk, block_dv))
+    return out
+
+
 def forward_kernels(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
                     feature_map: str, eps: float, normalizer: str, conv_weight: Tensor | None,
                     conv_bias: Tensor | None, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
     """o (B, Nq, H, Dv) in v's dtype, and the padded fp32 state S (B, H, BDk, BDv) and z (B, H, BDk).
 
     With conv_weight (H*Dv, 1, k, k), o also holds the depth-wise conv of v over the height x width map."""
-    batch, n_q, heads, dk = q.shape
-    n_k, dv = k.shape[1], v.shape[-1]
-    block_dk, block_dv = _padded(dk), _padded(dv)
-    splits, chunk = _splits(batch * heads, n_k, q.device)
-    partial_s = _alloc(q, (batch * heads, splits, block_dk, block_dv), torch.float32)
-    partial_z = _alloc(q, (batch * heads, splits, block_dk), torch.float32)
-    flags = functools.partial(_kernel_flags, feature_map=feature_map, dtype=q.dtype, dk=dk, dv=dv,
-                              block_dk=block_dk, block_dv=block_dv)
-    _state_kernel[(splits, batch * heads)](
-        k, v, k if g_k is None else g_k, v if g_v is None else g_v, partial_s, partial_z,
-        *k.stride(), *v.stride(), *_strides(g_k, k), *_strides(g_v, v),
-        n_k, heads, dk, dv, chunk,
-        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated", **flags("state"))
-    state, z = _reduce_partials(partial_s, partial_z, batch, heads)
-    out = _alloc(v, (batch, n_q, heads, dv))
-    splits, chunk = _splits(batch * heads, n_q, q.device)
-    has_conv = conv_weight is not None
-    _output_kernel[(splits, batch * heads)](
-        q, state, z, out, v, conv_weight.contiguous() if has_conv else v, v if conv_bias is None else conv_bias,
-        *q.stride(), *out.stride(), *v.stride(), n_q, heads, dk, dv, chunk, eps, height, width,
-        HAS_CONV=has_conv, HAS_BIAS=conv_bias is not None, KSIZE=conv_weight.shape[-1] if has_conv else 1,
-        **flags("output"))
+    state, z = state_kernels(k, v, g_k, g_v, feature_map, normalizer)
+    out = output_kernels(q, state, z, v.shape[-1], v, conv_weight, conv_bias, feature_map, eps, height, width)
     return out, state, z
 
 
