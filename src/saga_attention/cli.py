@@ -132,7 +132,8 @@ def cmd_enhance(args: argparse.Namespace) -> int:
 
     if args.max_pixels <= 0:
         raise ValueError(f"--max-pixels must be positive; got {args.max_pixels}")
-    enhancer = Enhancer(args.model, args.device, args.dtype, args.max_memory, args.tile, args.strength)
+    enhancer = Enhancer(args.model, args.device, args.dtype, args.max_memory, args.tile, args.strength,
+                        args.band)
     jobs = plan_jobs(args.inputs, args.out)               # the last check; it makes the output folder
     print(f"enhancing {len(jobs)} photo(s) with {enhancer.describe()}", flush=True)
     counts = enhance_files(jobs, enhancer, args.overwrite, args.compare, args.max_pixels)
@@ -255,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-memory", type=_megabytes, help="memory one pass may use, e.g. 4G (default: 80%% of the "
                                                           "GPU's free memory, or 70%% of available RAM)")
     p.add_argument("--tile", type=int, help="force tiles of this side (pixels, >= 64) instead of whole images")
+    p.add_argument("--band", type=int, help="force the exact banded pass, bands of this many rows (>= 8; nets with a "
+                                            "SAGA or linear mixer, which use it by themselves when one pass does "
+                                            "not fit, and always on the CPU)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels (decompression bombs; default 200 million)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist (never an input)")

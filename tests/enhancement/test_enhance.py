@@ -57,7 +57,7 @@ def test_enhance_gives_back_the_kind_it_was_given(checkpoint):
 def test_a_forced_tile_size_is_used_and_covers_the_image(checkpoint):
     enhancer = Enhancer(str(checkpoint), device="cpu", tile=64)
     rgb = np.random.default_rng(1).random((90, 150, 3), dtype=np.float32) * 0.3
-    assert enhancer.plan(90, 150) == 64
+    assert enhancer.plan(90, 150) == ("tiles", 64)
     out = enhancer(rgb)
     assert out.shape == rgb.shape and np.isfinite(out).all() and 0 <= out.min() and out.max() <= 1
 

@@ -16,12 +16,16 @@ from torch import Tensor, nn
 
 from ..bench.measure import MIB, resolve_device
 from ..models import create_model, load_checkpoint, model_config, parse_model_spec, read_checkpoint
+from ..models.llie import BANDED_MIXERS
+from ..models.llie_bands import resident_channels
 from ..models.pretrained import shipped_models
-from .tiles import CALIBRATION_SIDES, MemoryModel, available_bytes, calibrate, plan_tile, whole_or_tiled
+from .tiles import (CALIBRATION_SIDES, MemoryModel, Plan, available_bytes, calibrate, plan_bands, plan_tile,
+                    run_plan)
 
 DEFAULT_MODEL = "saga_llie_tiny"
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 OVERLAP = 32
+IMAGE_COPIES = 4   # float32 RGB copies of the image the enhancer keeps beside the net's pass (in, out, blend)
 
 
 def load_enhancer(source: str | None = None) -> nn.Module:
@@ -57,15 +61,21 @@ class Enhancer:
     """A model on a device with a memory budget: `enhancer(rgb)` for (H, W, 3) float32 arrays in [0, 1].
 
     strength: 0 returns the input, 1 the model's output, between mixes them (above 1 extrapolates).
-    max_memory: bytes one pass may use (default: what the device has free); tile: force tiles of this side.
+    max_memory: bytes one pass may use (default: what the device has free); tile: force tiles of this side;
+    band: force the exact banded pass with bands of so many rows (nets with a SAGA or linear mixer).
     """
 
     def __init__(self, model: str | nn.Module | None = None, device: str = "auto", dtype: str = "fp32",
-                 max_memory: float | None = None, tile: int | None = None, strength: float = 1.0) -> None:
+                 max_memory: float | None = None, tile: int | None = None, strength: float = 1.0,
+                 band: int | None = None) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
         if tile is not None and tile < 64:
             raise ValueError(f"tile must be at least 64 pixels; got {tile}")
+        if band is not None and band < 8:
+            raise ValueError(f"band must be at least 8 rows; got {band}")
+        if tile and band:
+            raise ValueError("give tile or band, not both")
         if max_memory is not None and max_memory <= 0:
             raise ValueError(f"max_memory must be positive; got {max_memory}")
         if not 0 <= strength <= 2:
@@ -73,7 +83,11 @@ class Enhancer:
         self.device, self.dtype = resolve_device(device), DTYPES[dtype]
         module = model if isinstance(model, nn.Module) else load_enhancer(model)
         self.model = module.eval().to(self.device, self.dtype)
-        self.max_memory, self.tile, self.strength = max_memory, tile, strength
+        self.banded = getattr(self.model, "mixer", None) in BANDED_MIXERS and hasattr(self.model, "band_rows")
+        if band and not self.banded:
+            raise ValueError(f"--band needs a net with a {' or '.join(BANDED_MIXERS)} mixer; "
+                             f"{self.model.model_name} has none (use --tile)")
+        self.max_memory, self.tile, self.band, self.strength = max_memory, tile, band, strength
         self._memory: MemoryModel | None = None
 
     def memory(self) -> MemoryModel:
@@ -85,14 +99,21 @@ class Enhancer:
     def _forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
-    def plan(self, h: int, w: int) -> int | None:
-        """None (one pass over the whole image) or the tile side for an h x w image."""
+    def plan(self, h: int, w: int) -> Plan:
+        """How an h x w image runs: whole, in bands (exact) or in tiles."""
         if self.tile:
-            return self.tile
-        if self.max_memory is None and h * w <= CALIBRATION_SIDES[-1] ** 2:
-            return None                  # smaller than a calibration pass: measuring would cost more than running
+            return Plan("tiles", self.tile)
+        if self.band:
+            return Plan("bands", self.band)
+        small = h * w <= CALIBRATION_SIDES[-1] ** 2      # smaller than a calibration pass: measuring costs more
+        if self.max_memory is None and small:
+            return Plan("whole")
         budget = self.max_memory if self.max_memory is not None else available_bytes(self.device)
-        return plan_tile(self.memory(), h, w, budget, None)
+        if not self.banded:
+            side = plan_tile(self.memory(), h, w, budget, None)
+            return Plan("whole") if side is None else Plan("tiles", side)
+        resident = resident_channels(self.model) * self.dtype.itemsize + IMAGE_COPIES * 3 * 4
+        return plan_bands(self.memory(), h, w, budget, resident, self.device)
 
     def __call__(self, rgb: np.ndarray, progress: bool = False) -> np.ndarray:
         """(H, W, 3) float32 in [0, 1] -> enhanced (H, W, 3) float32 in [0, 1]."""
@@ -100,14 +121,15 @@ class Enhancer:
             raise ValueError(f"expected an (H, W, 3) RGB array; got shape {rgb.shape}")
         x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
         x = x.to(self.device, self.dtype)
-        out = whole_or_tiled(self.model, x, self.plan(*rgb.shape[:2]), OVERLAP, progress)
+        out = run_plan(self.model, x, self.plan(*rgb.shape[:2]), OVERLAP, progress)
         out = x.float() + self.strength * (out - x.float())
         return out.clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
 
     def describe(self) -> str:
         budget = self.max_memory if self.max_memory is not None else available_bytes(self.device)
         return (f"{self.model.model_name} on {self.device} ({str(self.dtype).removeprefix('torch.')}), memory limit "
-                f"{budget / MIB:.0f} MiB" + (f", tiles of {self.tile}" if self.tile else ""))
+                f"{budget / MIB:.0f} MiB" + (f", tiles of {self.tile}" if self.tile else "")
+                + (f", bands of {self.band} rows" if self.band else ""))
 
 
 def _as_rgb(image: Any) -> tuple[np.ndarray, Any]:
@@ -141,13 +163,14 @@ _CACHE: dict[tuple, Enhancer] = {}
 
 
 def enhance(image: Any, model: str | nn.Module | None = None, strength: float = 1.0, device: str = "auto",
-            dtype: str = "fp32", max_memory: float | None = None, tile: int | None = None) -> Any:
+            dtype: str = "fp32", max_memory: float | None = None, tile: int | None = None,
+            band: int | None = None) -> Any:
     """Enhance a low-light image; returns the same kind as given (PIL image, (H, W, 3) array, (3, H, W) tensor).
     The model defaults to the weights shipped in the package (see Enhancer for the other settings)."""
     rgb, give_back = _as_rgb(image)
     if isinstance(model, nn.Module):
-        return give_back(Enhancer(model, device, dtype, max_memory, tile, strength)(rgb))
-    key = (model, device, dtype, max_memory, tile, strength)        # the model is loaded once per setting
+        return give_back(Enhancer(model, device, dtype, max_memory, tile, strength, band)(rgb))
+    key = (model, device, dtype, max_memory, tile, strength, band)        # the model is loaded once per setting
     if key not in _CACHE:
-        _CACHE[key] = Enhancer(model, device, dtype, max_memory, tile, strength)
+        _CACHE[key] = Enhancer(model, device, dtype, max_memory, tile, strength, band)
     return give_back(_CACHE[key](rgb))

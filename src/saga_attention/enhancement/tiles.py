@@ -1,4 +1,5 @@
-"""Whole-image inference when it fits in memory, overlapping tiles blended without seams when it does not.
+"""Whole-image inference when it fits in memory; otherwise the exact banded pass of the low-light nets that have
+one (SAGA and linear mixers: models/llie_bands.py), or overlapping tiles blended without seams.
 
 Tiles overlap by `overlap` pixels; each tile's output is weighted by a ramp that rises across the overlap
 (never at the image border) and the weighted outputs are averaged, so no tile edge shows. The memory a
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +19,16 @@ from ..bench.measure import MIB, peak_memory_mib
 
 CALIBRATION_SIDES = (128, 256)
 MIN_TILE = 64
+MIN_BAND = 8
+CPU_BAND = 32      # rows of a banded pass on the CPU, where it beats one pass (cache): see the README's bench
+MAX_BAND = 512     # rows of a banded pass on a GPU, when one pass does not fit
+
+
+class Plan(NamedTuple):
+    """How one image runs: "whole" (size 0), "bands" of `size` rows, or "tiles" of `size` x `size`."""
+
+    kind: str
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,14 @@ class MemoryModel:
 
     def bytes(self, h: int, w: int) -> float:
         return self.fixed + self.per_pixel * h * w
+
+    def largest_band(self, budget: float, h: int, w: int, resident: float, multiple: int = MIN_BAND) -> int:
+        """The most rows (a multiple of `multiple`) of a banded pass over an h x w image that fit in `budget` bytes,
+        0 if none: `resident` bytes per pixel stay for the whole image, and a band of r rows is taken to need
+        twice what a one-pass image of r x w needs (its halo and the mixers' second read)."""
+        left = budget - self.fixed - resident * h * w
+        rows = int(left / (2 * max(self.per_pixel, 1.0) * w)) if left > 0 else 0
+        return rows // multiple * multiple
 
     def largest_tile(self, budget: float, multiple: int = MIN_TILE) -> int:
         """The largest square tile side (a multiple of `multiple`) whose pass fits in `budget` bytes; 0 if none."""
@@ -117,9 +136,27 @@ def plan_tile(memory: MemoryModel, h: int, w: int, budget: float, tile: int | No
     return side
 
 
-def whole_or_tiled(model: nn.Module, image: Tensor, tile: int | None, overlap: int, progress: bool) -> Tensor:
-    """The model on the whole image (tile None) or on tiles."""
-    if tile is None:
-        with torch.inference_mode():
+def plan_bands(memory: MemoryModel, h: int, w: int, budget: float, resident: float, device: torch.device) -> Plan:
+    """For a net with a banded pass: bands of CPU_BAND rows on the CPU (faster than one pass there, and leaner),
+    on a GPU one pass when it fits, else the most rows that fit, up to MAX_BAND."""
+    rows = memory.largest_band(budget, h, w, resident)
+    if device.type != "cpu" and memory.bytes(h, w) <= budget:
+        return Plan("whole")
+    if rows < MIN_BAND:
+        raise ValueError(f"a banded pass over {w} x {h} needs more than the memory limit of {budget / MIB:.0f} MiB "
+                         f"(about {(memory.fixed + resident * h * w) / MIB:.0f} MiB stay for the whole image); "
+                         "raise --max-memory")
+    return Plan("bands", min(rows, CPU_BAND if device.type == "cpu" else MAX_BAND))
+
+
+def run_plan(model: nn.Module, image: Tensor, plan: Plan, overlap: int, progress: bool) -> Tensor:
+    """The model on image (1, 3, H, W) as planned; float32 on the image's device."""
+    if plan.kind == "tiles":
+        return run_tiled(model, image, plan.size, overlap, progress)
+    with torch.inference_mode():
+        if plan.kind == "whole":
             return model(image).float()
-    return run_tiled(model, image, tile, overlap, progress)
+        from ..models.llie_bands import stages
+
+        with tqdm(total=stages(model), desc="blocks", unit="block", leave=False, disable=not progress) as bar:
+            return model(image, band_rows=plan.size, progress=bar.update).float()

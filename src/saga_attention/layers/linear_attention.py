@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ops.linear import linear_attention
-from ..ops.saga import saga_attention
+from ..ops.saga import saga_apply_state, saga_attention, saga_state
 from .base import AttentionBase, DepthwiseConv, merge_heads
 
 
@@ -21,6 +21,41 @@ class LinearAttentionBase(AttentionBase):
         super().__init__(dim, num_heads, sr_ratio, qkv_bias, proj_drop, kv_widths=kv_widths)
         self.eps = eps
 
+    # Inference in parts (a map in bands of rows), for the kinds whose state has saga_state's form.
+    feature_map, normalizer, backend = "relu", "gated", "auto"
+
+    def state_inputs(self, kv: list[Tensor]) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """k, v, g_k, g_v (B, N, h, d) of the key-side projections, as saga_state takes them."""
+        raise ValueError(f"{type(self).__name__} cannot run in parts: its state is not of saga_state's form")
+
+    def local_conv(self) -> tuple[Tensor | None, Tensor | None]:
+        """The depth-wise conv of v added to the output (weight, bias), or (None, None)."""
+        return None, None
+
+    def check_parts(self) -> None:
+        if self.sr_ratio != 1:
+            raise ValueError(f"only attention with sr_ratio=1 runs in parts; got sr_ratio={self.sr_ratio}")
+
+    def kv_state(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The attention state of tokens x (B, n, C), any set of the map's tokens: S (B, h, d, dv) and z (B, h, d)
+        in fp32. States of disjoint sets add up to the state of their union. Inference only."""
+        self.check_parts()
+        bias = None if self.qkv.bias is None else self.qkv.bias[self.dim:]
+        kv = F.linear(x, self.qkv.weight[self.dim:], bias).split(self.kv_widths, dim=-1)   # no queries
+        return saga_state(*self.state_inputs(list(kv)), self.feature_map, self.normalizer, self.backend)
+
+    def attend_state(self, x: Tensor, H: int, W: int, state: tuple[Tensor, Tensor]) -> Tensor:
+        """The layer on tokens x (B, H*W, C) of an H x W part of the map (a band of whole rows), given the whole
+        map's state: forward() of the whole map at these tokens, but near the part's cut edges (the local conv
+        sees zeros there: give the part a halo of rows). Inference only."""
+        self.check_parts()
+        q, *kv = self.qkv(x).split([self.dim, *self.kv_widths], dim=-1)
+        weight, bias = self.local_conv()
+        v = self.split_heads(kv[1]) if weight is not None else None
+        out = saga_apply_state(self.split_heads(q), *state, self.feature_map, self.eps, self.backend, v, weight,
+                               bias, (H, W) if weight is not None else None)
+        return self.proj_drop(self.proj(merge_heads(out)))
+
 
 class LinearAttention(LinearAttentionBase):
     """Plain linear attention with ReLU features: y_i = relu(q_i) S / (relu(q_i) . z + eps)."""
@@ -32,10 +67,12 @@ class LinearAttention(LinearAttentionBase):
     def terms(self, q, kv, kv_tokens, kv_hw) -> tuple[Tensor, Tensor, Tensor]:
         return F.relu(self.split_heads(q)), F.relu(self.split_heads(kv[0])), self.split_heads(kv[1])
 
+    def state_inputs(self, kv):
+        return self.split_heads(kv[0]), self.split_heads(kv[1]), None, None
+
     def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:
-        k, v = kv  # SAGA with its gates off: relu features, applied inside the op
-        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
-        out = saga_attention(q, k, v, None, None, "relu", self.eps)
+        # SAGA with its gates off: relu features, applied inside the op
+        out = saga_attention(self.split_heads(q), *self.state_inputs(kv), self.feature_map, self.eps)
         return merge_heads(out)
 
 

@@ -84,6 +84,18 @@ class SAGAAttention(LinearAttentionBase):
         gates = [self.heads_gate(g) for g in self.gate_logits(kv, kv_tokens, kv_hw)]
         return gates if self.num_gates == 2 else (gates[0], None)
 
+    def state_inputs(self, kv):
+        g_k, g_v = self.head_gates(kv, None, None)
+        return self.split_heads(kv[0]), self.split_heads(kv[1]), g_k, g_v
+
+    def local_conv(self):
+        return self.dwc.conv.weight, self.dwc.conv.bias
+
+    def check_parts(self) -> None:
+        super().check_parts()
+        if self.gate_source != "linear":
+            raise ValueError(f"only SAGA with gate_source='linear' runs in parts; got {self.gate_source!r}")
+
     def terms(self, q, kv, kv_tokens, kv_hw) -> tuple[Tensor, Tensor, Tensor]:
         phi = FEATURE_MAPS[self.feature_map]
         g_k, g_v = self.head_gates(kv, kv_tokens, kv_hw)

@@ -19,9 +19,11 @@ from torch import Tensor, nn
 
 from ..layers import build_attention
 from ..layers.base import depthwise_conv
+from .llie_bands import Progress, forward_in_bands
 from .registry import ModelConfig, register_model
 
 MIXERS = ("saga", "channel", "window", "global", "linear", "focused")
+BANDED_MIXERS = ("saga", "linear")  # their state sums over tokens in saga_state's form
 WINDOW = 8
 MAX_WINDOWS = 16384      # windows per attention call (a CUDA grid dimension is at most 65535 blocks)
 
@@ -96,6 +98,19 @@ class TokenMixer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return to_map(self.attn(to_tokens(x), *x.shape[-2:]), x.shape[-2:])
 
+    def state(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The attention state of a band (B, C, h, W) of the map; bands' states add up to the map's."""
+        return self.attn.kv_state(to_tokens(x))
+
+    def forward_state(self, x: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
+        """forward() of a band (B, C, h, W) given the whole map's state (exact away from the band's cut edges)."""
+        return to_map(self.attn.attend_state(to_tokens(x), *x.shape[-2:], state), x.shape[-2:])
+
+    def halo(self) -> int:
+        """Rows around a band that its output depends on (the local conv's reach)."""
+        weight, _ = self.attn.local_conv()
+        return 0 if weight is None else weight.shape[-1] // 2
+
 
 def build_mixer(mixer: str, dim: int, num_heads: int, options: dict[str, Any]) -> nn.Module:
     if mixer == "channel":
@@ -130,17 +145,33 @@ class RestorationBlock(nn.Module):
         x = x + self.mixer(self.norm1(x))
         return x + self.ffn(self.norm2(x))
 
+    def forward_state(self, x: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
+        """forward() of a band of rows given the whole map's mixer state (exact `halo()` rows from cut edges)."""
+        x = x + self.mixer.forward_state(self.norm1(x), state)
+        return x + self.ffn(self.norm2(x))
+
+    def halo(self) -> int:
+        return self.mixer.halo() + self.ffn.dw.kernel_size[0] // 2
+
 
 class LowLightNet(nn.Module):
     """(B, 3, H, W) RGB in [0, 1] -> enhanced (B, 3, H, W), any H and W. Three levels of widths dim, 2 dim, 4 dim
-    with `depths` blocks each (the decoder mirrors the first two); heads of width `head_dim`."""
+    with `depths` blocks each (the decoder mirrors the first two); heads of width `head_dim`.
+
+    band_rows > 0 (SAGA and linear mixers): inference without autograd on images taller than that runs in
+    bands of so many rows (rounded up to a multiple of 8), exactly, in far less memory (see llie_bands)."""
 
     def __init__(self, dim: int = 32, depths: Sequence[int] = (1, 2, 2), head_dim: int = 16,
-                 ffn_expansion: float = 2.0, mixer: str = "saga", in_chans: int = 3,
+                 ffn_expansion: float = 2.0, mixer: str = "saga", in_chans: int = 3, band_rows: int = 0,
                  **mixer_options: Any) -> None:
         super().__init__()
         if mixer not in MIXERS:
             raise ValueError(f"mixer must be one of {', '.join(MIXERS)}; got {mixer!r}")
+        if isinstance(band_rows, bool) or not isinstance(band_rows, int) or band_rows < 0:
+            raise ValueError(f"band_rows must be a whole number >= 0 (0: the whole image in one pass); got {band_rows!r}")
+        if band_rows and mixer not in BANDED_MIXERS:
+            raise ValueError(f"band_rows needs a mixer with a summed state ({', '.join(BANDED_MIXERS)}); got {mixer!r}")
+        self.band_rows = -(-band_rows // 8) * 8
         if len(depths) != 3:
             raise ValueError(f"depths are three numbers (two encoder levels and the bottleneck); got {list(depths)}")
         self.mixer, self.in_chans = mixer, in_chans
@@ -166,10 +197,18 @@ class LowLightNet(nn.Module):
             raise ValueError(f"input must be a floating-point (B, {self.in_chans}, H, W) image in [0, 1]; got "
                              f"{tuple(x.shape)} {x.dtype}")
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, band_rows: int | None = None, progress: Progress = None) -> Tensor:
+        """x (B, 3, H, W) -> (B, 3, H, W); band_rows overrides the net's own for this call (0: one pass);
+        `progress` is called after each block of a banded pass."""
         self.check_input(x)
         h, w = x.shape[-2:]
         padded = pad_to_multiple(x, self.multiple)
+        band = self.band_rows if band_rows is None else -(-band_rows // 8) * 8
+        if band and band < padded.shape[-2] and not torch.is_grad_enabled():
+            if self.mixer not in BANDED_MIXERS:
+                raise ValueError(f"only nets with a {' or '.join(BANDED_MIXERS)} mixer run in bands; this one has "
+                                 f"{self.mixer!r}")
+            return forward_in_bands(self, padded, band, progress)[..., :h, :w]
         features, skips = self.stem(padded), []
         for encoder, down in zip(self.encoders, self.downs):
             features = encoder(features)
@@ -202,6 +241,8 @@ def _builder(dim: int, depths: tuple[int, ...], mixer: str):
     def build(**kwargs: Any) -> LowLightNet:
         return LowLightNet(dim=dim, depths=depths, mixer=mixer, ffn_expansion=EXPANSION[mixer], **kwargs)
     options = {"head_dim": 16, "in_chans": 3}
+    if mixer in BANDED_MIXERS:
+        options["band_rows"] = 0
     if mixer == "saga":
         options.update(gate_bias_init=0.0, value_gate=True, gate_granularity="channel", backend="auto")
     return build, ModelConfig(task="enhance", in_chans=3, out_chans=3, img_size=128, stride=1, options=options)
