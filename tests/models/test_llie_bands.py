@@ -120,3 +120,18 @@ def test_the_shipped_net_in_bands_matches_one_pass_on_a_photo():
     assert np.abs(b - ref).max() <= 2 * np.abs(a - ref).max() + 1e-6     # no worse than one pass's fp32 rounding
     score = psnr(torch.from_numpy(b).permute(2, 0, 1)[None], torch.from_numpy(a).permute(2, 0, 1)[None])[0]
     assert score > 50, score                    # as saved (8 bits); inf where no pixel rounds differently
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_bands_on_the_gpu_are_as_close_to_float64_as_one_pass(dtype):
+    """On CUDA the states come from the Triton state kernel and the bands from its output kernel; the convs may
+    take TF32 or bf16 paths that differ with the shape, so each pass is held to the float64 output."""
+    net = random_net("saga_llie_small")
+    x = torch.rand(1, 3, 301, 517)
+    with torch.inference_mode():
+        ref = copy.deepcopy(net).double()(x.double())
+        gpu, xg = net.cuda().to(dtype), x.cuda().to(dtype)
+        whole, banded = (gpu(xg, band_rows=rows).double().cpu() for rows in (0, 64))
+    error = [((out - ref).norm() / ref.norm()).item() for out in (whole, banded)]
+    assert error[1] <= 2 * error[0] + 1e-5, error

@@ -71,18 +71,24 @@ def resident_channels(net: nn.Module) -> float:
     return 2 * net.in_chans + sum(width / 4 ** level for level, width in enumerate(widths))
 
 
+def new_map(like: Tensor, channels: int, h: int, w: int) -> Tensor:
+    """An empty (B, channels, h, w) map, channels-last as the nets lay out their maps (a band is then one block)."""
+    return torch.empty(like.shape[0], channels, h, w, dtype=like.dtype, device=like.device,
+                       memory_format=torch.channels_last)
+
+
 def forward_in_bands(net: nn.Module, padded: Tensor, band: int, progress: Progress = None) -> Tensor:
     """The net (a LowLightNet) on its padded input (B, 3, H, W), H and W multiples of 4, in bands of `band` rows
     (a multiple of 8) at full resolution and band/2, band/4 at the lower levels. Returns (B, 3, H, W).
     `progress` is called after each block (`stages(net)` times)."""
-    b, _, h, w = padded.shape
+    h, w = padded.shape[-2:]
     bands = [band, band // 2, band // 4]
     skips = []
-    features = padded.new_empty(b, net.stem.out_channels, h, w)
+    features = new_map(padded, net.stem.out_channels, h, w)
     map_in_bands(net.stem, padded, features, bands[0], 1)
     for i, (encoder, down) in enumerate(zip(net.encoders, net.downs)):
         skips.append(level_in_bands(encoder, features, bands[i], progress))
-        lower = features.new_empty(b, down.out_channels, features.shape[-2] // 2, features.shape[-1] // 2)
+        lower = new_map(padded, down.out_channels, features.shape[-2] // 2, features.shape[-1] // 2)
         features = map_in_bands(down, features, lower, bands[i + 1], 2, stride=2)
     features = level_in_bands(net.bottleneck, features, bands[2], progress)
     for i in (1, 0):
