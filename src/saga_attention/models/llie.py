@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ..layers import build_attention
 from ..layers.base import depthwise_conv
+from ..ops.norm import layer_norm
 from .llie_bands import Progress, forward_in_bands
 from .registry import ModelConfig, register_model
 
@@ -39,10 +40,11 @@ def to_map(t: Tensor, hw: tuple[int, int]) -> Tensor:
 
 
 class ChannelNorm(nn.LayerNorm):
-    """LayerNorm over the channels of a (B, C, H, W) map."""
+    """LayerNorm over the channels of a (B, C, H, W) map (in place for channels-last maps; in inference on CUDA
+    the narrow-row kernel of ops/norm)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return layer_norm(x.permute(0, 2, 3, 1), self.weight, self.bias, self.eps).permute(0, 3, 1, 2)
 
 
 class ChannelAttention(nn.Module):

@@ -16,6 +16,7 @@ import triton.language as tl
 from torch import Tensor
 
 from ..eager import eager_function, op_for_mode
+from ..norm.triton import normalized_rows
 
 MAX_WIDTH = 128   # widest C the kernel keeps in registers
 KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
@@ -28,15 +29,8 @@ def _norm_mlp_kernel(x_ptr, nw_ptr, nb_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, out_
     rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.arange(0, BLOCK_C)
     row_ok, col_ok = rows < M, cols < C
-    x = tl.load(x_ptr + rows[:, None] * sx_m + cols[None, :], mask=row_ok[:, None] & col_ok[None, :],
-                other=0.0).to(tl.float32)  # (BLOCK_M, BLOCK_C)
-    mean = tl.sum(x, axis=1) / C
-    centred = tl.where(col_ok[None, :], x - mean[:, None], 0.0)
-    rstd = tl.rsqrt(tl.sum(centred * centred, axis=1) / C + eps)
-    norm_w = tl.load(nw_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-    norm_b = tl.load(nb_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
     dtype = w1_ptr.dtype.element_ty
-    normed = (centred * rstd[:, None] * norm_w[None, :] + norm_b[None, :]).to(dtype)
+    normed = normalized_rows(x_ptr, nw_ptr, nb_ptr, rows, cols, M, C, eps, sx_m).to(dtype)  # (BLOCK_M, BLOCK_C)
     acc = tl.zeros((BLOCK_M, BLOCK_C), dtype=tl.float32)
     hid = tl.arange(0, BLOCK_H)
     for h0 in range(0, HID, BLOCK_H):

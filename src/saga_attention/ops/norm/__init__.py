@@ -1,0 +1,56 @@
+"""LayerNorm over the last dim, with a Triton kernel for narrow rows (a pixel's channels) in inference."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..saga import HAS_TRITON
+from ..saga.inputs import check_choice
+
+BACKENDS = ("auto", "torch", "triton")
+
+__all__ = ["BACKENDS", "layer_norm"]
+
+
+def _triton_unsupported_reason(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> str | None:
+    if not HAS_TRITON:
+        return "triton is not installed (pip install triton)"
+    from ..saga.triton import interpreting
+    from .triton import KERNEL_DTYPES, MAX_WIDTH
+
+    if not (x.is_cuda or (x.device.type == "cpu" and interpreting())):
+        return f"its kernel runs on CUDA tensors (or on the CPU under TRITON_INTERPRET=1); got {x.device}"
+    if x.dtype not in KERNEL_DTYPES:
+        return f"its kernel takes float16, bfloat16 or float32; got {x.dtype}"
+    if x.shape[-1] > MAX_WIDTH:
+        return f"its kernel takes rows of up to {MAX_WIDTH}; got C={x.shape[-1]}"
+    if weight is None or bias is None:
+        return "its kernel needs the affine weight and bias"
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, bias)):
+        return "its kernel has no backward (it serves inference)"
+    return None
+
+
+def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float = 1e-5,
+               backend: str = "auto") -> Tensor:
+    """F.layer_norm of x (..., C) over C with weight, bias (C,). backend "triton": the narrow-row kernel (no
+    autograd); "torch": F.layer_norm; "auto": the kernel on CUDA when no gradient is needed and torch.compile is
+    not tracing (inductor fuses the norm with its neighbours itself), else F.layer_norm."""
+    check_choice("backend", backend, BACKENDS)
+    if not isinstance(x, Tensor) or x.dim() < 1 or not x.is_floating_point():
+        raise ValueError(f"x must be a floating-point (..., C) tensor; got "
+                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (not isinstance(t, Tensor) or tuple(t.shape) != (x.shape[-1],)):
+            got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"{name} must be ({x.shape[-1]},) for x with C={x.shape[-1]}; got {got}")
+    wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not torch.compiler.is_compiling())
+    reason = _triton_unsupported_reason(x, weight, bias) if wanted else None
+    if backend == "triton" and reason is not None:
+        raise ValueError(f"backend='triton' is not available here: {reason}; use backend='torch' or 'auto'")
+    if not wanted or reason is not None:
+        return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
+    from .triton import layer_norm_triton
+
+    return layer_norm_triton(x, weight.to(x.dtype), bias.to(x.dtype), float(eps))

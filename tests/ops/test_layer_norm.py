@@ -1,0 +1,43 @@
+"""The narrow-row LayerNorm kernel (ops/norm) against F.layer_norm in float64; the dispatch and its errors.
+Without CUDA the kernel runs in Triton's CPU interpreter."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from saga_attention.ops.norm import layer_norm
+from saga_attention.ops.saga import HAS_TRITON
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+TOL = {torch.float32: 1e-5, torch.float16: 2e-3}
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
+@pytest.mark.parametrize("shape", [(1, 3), (37, 24), (2, 5, 7, 40), (33, 80), (5, 160)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@torch.no_grad()
+def test_kernel_matches_float64(shape, dtype):
+    x = (torch.randn(shape) * 3 + 1).to(DEVICE, dtype)
+    weight, bias = (torch.randn(shape[-1]).to(DEVICE, dtype) for _ in range(2))
+    out = layer_norm(x, weight, bias, 1e-6, backend="triton")
+    ref = F.layer_norm(x.double(), shape[-1:], weight.double(), bias.double(), 1e-6)
+    assert out.shape == x.shape and out.dtype == dtype and not out.isnan().any()
+    assert ((out.double() - ref).norm() / ref.norm()).item() < TOL[dtype]
+
+
+def test_training_takes_pytorchs_layer_norm_and_its_gradients():
+    x = torch.randn(4, 40, requires_grad=True)
+    weight = torch.ones(40, requires_grad=True)
+    layer_norm(x, weight, torch.zeros(40)).sum().backward()
+    assert x.grad is not None and weight.grad is not None
+    with pytest.raises(ValueError, match="no backward"):
+        layer_norm(x, weight, torch.zeros(40), backend="triton")
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: layer_norm(torch.randn(3, 8), torch.ones(7), torch.zeros(8)), r"weight must be \(8,\)"),
+    (lambda: layer_norm(torch.arange(8), None, None), "floating-point"),
+    (lambda: layer_norm(torch.randn(3, 8), None, None, backend="fast"), "backend"),
+])
+def test_bad_calls_are_value_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
