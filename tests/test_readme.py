@@ -26,6 +26,8 @@ def test_each_python_example_runs_on_its_own(index, tmp_path, monkeypatch):
                                                                    (512, 16, 16)]
     if "o" in namespace:
         assert tuple(namespace["o"].shape) == (2, 4096, 4, 32)
+    if "o_parts" in namespace:
+        assert (namespace["o_parts"] - namespace["o"]).abs().max() < 1e-4
 
 
 def test_every_saga_command_parses_with_valid_specs():

@@ -257,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "GPU's free memory, or 70%% of available RAM)")
     p.add_argument("--tile", type=int, help="force tiles of this side (pixels, >= 64) instead of whole images")
     p.add_argument("--band", type=int, help="force the exact banded pass, bands of this many rows (>= 8; nets with a "
-                                            "SAGA or linear mixer, which use it by themselves when one pass does "
-                                            "not fit, and always on the CPU)")
+                                            "SAGA or linear mixer, which use it by themselves on the CPU and where "
+                                            "one pass does not fit); 0: never (one pass, or tiles)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="refuse images with more pixels (decompression bombs; default 200 million)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist (never an input)")

@@ -85,8 +85,10 @@ def test_bad_band_settings_are_value_errors():
             sa.create_model("llie_window_tiny")(torch.rand(1, 3, 64, 64), band_rows=16)
     with pytest.raises(ValueError, match="--band needs a net with a saga or linear mixer"):
         Enhancer(sa.create_model("llie_channel_tiny"), device="cpu", band=16)
-    with pytest.raises(ValueError, match="band must be at least 8"):
+    with pytest.raises(ValueError, match="or at least 8 rows"):
         Enhancer(sa.create_model("saga_llie_tiny"), device="cpu", band=4)
+    assert Enhancer(sa.create_model("saga_llie_tiny"), device="cpu", band=0, max_memory=1e10).plan(600, 900) == \
+        ("whole", 0)                                                   # band=0: no bands, even on the CPU
 
 
 def test_the_plan_bands_on_the_cpu_and_runs_whole_images_on_a_gpu_when_they_fit():

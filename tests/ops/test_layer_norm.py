@@ -24,13 +24,14 @@ def test_kernel_matches_float64(shape, dtype):
     assert ((out.double() - ref).norm() / ref.norm()).item() < TOL[dtype]
 
 
+@pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
 def test_training_takes_pytorchs_layer_norm_and_its_gradients():
-    x = torch.randn(4, 40, requires_grad=True)
-    weight = torch.ones(40, requires_grad=True)
-    layer_norm(x, weight, torch.zeros(40)).sum().backward()
+    x = torch.randn(4, 40, device=DEVICE, requires_grad=True)
+    weight, bias = torch.ones(40, device=DEVICE, requires_grad=True), torch.zeros(40, device=DEVICE)
+    layer_norm(x, weight, bias).sum().backward()
     assert x.grad is not None and weight.grad is not None
     with pytest.raises(ValueError, match="no backward"):
-        layer_norm(x, weight, torch.zeros(40), backend="triton")
+        layer_norm(x, weight, bias, backend="triton")
 
 
 @pytest.mark.parametrize("call,message", [

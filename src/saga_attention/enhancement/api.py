@@ -62,7 +62,7 @@ class Enhancer:
 
     strength: 0 returns the input, 1 the model's output, between mixes them (above 1 extrapolates).
     max_memory: bytes one pass may use (default: what the device has free); tile: force tiles of this side;
-    band: force the exact banded pass with bands of so many rows (nets with a SAGA or linear mixer).
+    band: force the exact banded pass with bands of so many rows (nets with a SAGA or linear mixer); 0: never.
     """
 
     def __init__(self, model: str | nn.Module | None = None, device: str = "auto", dtype: str = "fp32",
@@ -72,8 +72,8 @@ class Enhancer:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
         if tile is not None and tile < 64:
             raise ValueError(f"tile must be at least 64 pixels; got {tile}")
-        if band is not None and band < 8:
-            raise ValueError(f"band must be at least 8 rows; got {band}")
+        if band is not None and (band < 0 or 0 < band < 8):
+            raise ValueError(f"band must be 0 (no bands: one pass, or tiles) or at least 8 rows; got {band}")
         if tile and band:
             raise ValueError("give tile or band, not both")
         if max_memory is not None and max_memory <= 0:
@@ -105,11 +105,12 @@ class Enhancer:
             return Plan("tiles", self.tile)
         if self.band:
             return Plan("bands", self.band)
+        banded = self.banded and self.band is None
         small = h * w <= CALIBRATION_SIDES[-1] ** 2      # smaller than a calibration pass: measuring costs more
         if self.max_memory is None and small:
             return Plan("whole")
         budget = self.max_memory if self.max_memory is not None else available_bytes(self.device)
-        if not self.banded:
+        if not banded:
             side = plan_tile(self.memory(), h, w, budget, None)
             return Plan("whole") if side is None else Plan("tiles", side)
         resident = resident_channels(self.model) * self.dtype.itemsize + IMAGE_COPIES * 3 * 4
