@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from saga_attention.data.lowlight import (BUILTIN_HELD_OUT, BUILTIN_TRAIN, Degradation, PairedFolder, PairTransform,
+from saga_attention.data.lowlight import (BUILTIN_HELD_OUT, BUILTIN_TRAIN, BUILTIN_VAL, Degradation, PairedFolder, PairTransform,
                                           SyntheticPairs, builtin_photos, collate_pairs, find_layout, is_validation,
                                           photo_files)
 
@@ -74,7 +74,7 @@ def test_synthetic_pairs_fixed_for_validation_fresh_for_training(tmp_path):
 
 
 def test_builtin_photographs_are_colour_and_split():
-    assert not set(BUILTIN_TRAIN) & set(BUILTIN_HELD_OUT)
-    photos = builtin_photos(BUILTIN_TRAIN + BUILTIN_HELD_OUT)
+    assert not set(BUILTIN_TRAIN) & set(BUILTIN_HELD_OUT) and not set(BUILTIN_VAL) & set(BUILTIN_TRAIN + BUILTIN_HELD_OUT)
+    photos = builtin_photos(BUILTIN_TRAIN + BUILTIN_VAL + BUILTIN_HELD_OUT)
     assert all(p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 and min(p.shape[:2]) >= 300
                for p in photos.values())

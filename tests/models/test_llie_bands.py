@@ -96,8 +96,9 @@ def test_the_plan_bands_on_the_cpu_and_runs_whole_images_on_a_gpu_when_they_fit(
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     assert plan_bands(memory, 4000, 6000, 16e9, resident, cpu) == ("bands", 32)
     assert plan_bands(memory, 1000, 1000, 16e9, resident, gpu) == ("whole", 0)
+    assert plan_bands(memory, 4000, 6000, 1e12, resident, gpu) == ("bands", 256)    # fits, but bands are faster
     kind, rows = plan_bands(memory, 4000, 6000, 16e9, resident, gpu)
-    assert kind == "bands" and rows % 8 == 0 and 8 <= rows <= 512
+    assert kind == "bands" and rows % 8 == 0 and 8 <= rows <= 256
     assert memory.fixed + resident * 24e6 + 2 * memory.per_pixel * rows * 6000 <= 16e9
     with pytest.raises(ValueError, match="raise --max-memory"):
         plan_bands(memory, 4000, 6000, 4e9, resident, gpu)      # the resident maps alone need 4.8 GB

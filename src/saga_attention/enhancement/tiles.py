@@ -20,8 +20,9 @@ from ..bench.measure import MIB, peak_memory_mib
 CALIBRATION_SIDES = (128, 256)
 MIN_TILE = 64
 MIN_BAND = 8
-CPU_BAND = 32      # rows of a banded pass on the CPU, where it beats one pass (cache): see the README's bench
-MAX_BAND = 512     # rows of a banded pass on a GPU, when one pass does not fit
+CPU_BAND = 32      # rows of a banded pass on the CPU, where it beats one pass: see the README's bench
+GPU_BAND = 256     # rows of a banded pass on a GPU: as fast as one pass at 3840x2160, faster above (H200)
+GPU_WHOLE_PIXELS = 3840 * 2160   # above this a GPU runs bands even when one pass fits
 
 
 class Plan(NamedTuple):
@@ -137,16 +138,16 @@ def plan_tile(memory: MemoryModel, h: int, w: int, budget: float, tile: int | No
 
 
 def plan_bands(memory: MemoryModel, h: int, w: int, budget: float, resident: float, device: torch.device) -> Plan:
-    """For a net with a banded pass: bands of CPU_BAND rows on the CPU (faster than one pass there, and leaner),
-    on a GPU one pass when it fits, else the most rows that fit, up to MAX_BAND."""
+    """For a net with a banded pass: bands of CPU_BAND rows on the CPU (faster than one pass there, and leaner);
+    on a GPU one pass up to GPU_WHOLE_PIXELS when it fits, else bands of GPU_BAND rows or as many as fit."""
     rows = memory.largest_band(budget, h, w, resident)
-    if device.type != "cpu" and memory.bytes(h, w) <= budget:
+    if device.type != "cpu" and memory.bytes(h, w) <= budget and h * w <= GPU_WHOLE_PIXELS:
         return Plan("whole")
     if rows < MIN_BAND:
         raise ValueError(f"a banded pass over {w} x {h} needs more than the memory limit of {budget / MIB:.0f} MiB "
                          f"(about {(memory.fixed + resident * h * w) / MIB:.0f} MiB stay for the whole image); "
                          "raise --max-memory")
-    return Plan("bands", min(rows, CPU_BAND if device.type == "cpu" else MAX_BAND))
+    return Plan("bands", min(rows, CPU_BAND if device.type == "cpu" else GPU_BAND))
 
 
 def run_plan(model: nn.Module, image: Tensor, plan: Plan, overlap: int, progress: bool) -> Tensor:
