@@ -54,7 +54,7 @@ class EnhanceSettings:
         return Degradation(**{k: tuple(getattr(self, k)) for k in RANGES}, jpeg_prob=self.jpeg_prob)
 
 
-# Sized for a 2-core CPU (the shipped weights): saga_llie_tiny, 2000 steps of 4 crops of 128 x 128, about an hour.
+# Sized for a 2-core CPU (the shipped weights): saga_llie_tiny, 2000 steps of 4 crops of 128 x 128, about 30 minutes.
 CPU = dict(model="saga_llie_tiny", epochs=8, samples_per_epoch=1000, batch_size=4, lr=2e-3, min_lr=1e-5,
            warmup_epochs=0.5, weight_decay=1e-4, clip_grad=1.0, ema_decay=0.995, crop=128)
 
