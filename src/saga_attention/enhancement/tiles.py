@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..bench.measure import MIB, peak_memory_mib
+from ..models.llie_bands import stages
 
 CALIBRATION_SIDES = (128, 256)
 MIN_TILE = 64
@@ -157,7 +158,5 @@ def run_plan(model: nn.Module, image: Tensor, plan: Plan, overlap: int, progress
     with torch.inference_mode():
         if plan.kind == "whole":
             return model(image).float()
-        from ..models.llie_bands import stages
-
         with tqdm(total=stages(model), desc="blocks", unit="block", leave=False, disable=not progress) as bar:
             return model(image, band_rows=plan.size, progress=bar.update).float()

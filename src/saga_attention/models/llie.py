@@ -173,7 +173,7 @@ class LowLightNet(nn.Module):
             raise ValueError(f"band_rows must be a whole number >= 0 (0: the whole image in one pass); got {band_rows!r}")
         if band_rows and mixer not in BANDED_MIXERS:
             raise ValueError(f"band_rows needs a mixer with a summed state ({', '.join(BANDED_MIXERS)}); got {mixer!r}")
-        self.band_rows = -(-band_rows // 8) * 8
+        self.band_rows = whole_bands(band_rows)
         if len(depths) != 3:
             raise ValueError(f"depths are three numbers (two encoder levels and the bottleneck); got {list(depths)}")
         self.mixer, self.in_chans = mixer, in_chans
@@ -205,7 +205,7 @@ class LowLightNet(nn.Module):
         self.check_input(x)
         h, w = x.shape[-2:]
         padded = pad_to_multiple(x, self.multiple)
-        band = self.band_rows if band_rows is None else -(-band_rows // 8) * 8
+        band = self.band_rows if band_rows is None else whole_bands(band_rows)
         if band and band < padded.shape[-2] and not torch.is_grad_enabled():
             if self.mixer not in BANDED_MIXERS:
                 raise ValueError(f"only nets with a {' or '.join(BANDED_MIXERS)} mixer run in bands; this one has "
@@ -221,6 +221,11 @@ class LowLightNet(nn.Module):
             features = self.fuse[i](torch.cat([self.ups[i](features), skips[i]], dim=1))
             features = self.decoders[i](features)
         return (padded + self.head(features))[..., :h, :w]
+
+
+def whole_bands(rows: int) -> int:
+    """Band rows rounded up to a multiple of 8, so that every level's bands (rows / 2, rows / 4) align."""
+    return -(-rows // 8) * 8
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
