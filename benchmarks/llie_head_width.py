@@ -42,7 +42,6 @@ def main() -> None:
             rows.append({"head_width": width, "layout": "fused (N, 5C) slices" if fused else "contiguous",
                          "ms": round(ms, 3), "GB_per_s": round(moved / ms / 1e6, 1)})
             print(rows[-1], flush=True)
-            del q, k, v, g_k, g_v
     json.dump({"tokens": args.tokens, "heads": 2, "dtype": "bf16", "gpu": torch.cuda.get_device_name(),
                "rows": rows}, open(args.out, "w"), indent=2)
 
