@@ -78,13 +78,38 @@ def test_every_option_matches_rederivation(poisoned, feature_map, normalizer, ga
     check_against_rederivation([q, k, v, gk, gv], 1e-5, feature_map, normalizer)
 
 
+@pytest.mark.parametrize("head_dim,dtype", [(16, torch.float32), (20, torch.float16), (7, torch.float16)])
+def test_slices_of_one_projection(poisoned, head_dim, dtype):
+    """q, k, v and the gates as slices of one fused projection (B, N, 5C), at head widths whose rows align to
+    8, 4 and 1 elements (the kernels' ALIGN)."""
+    from saga_attention.ops.saga.triton import _alignment
+
+    B, N, H = 2, 41, 2
+    fused = torch.randn(B, N, 5 * H * head_dim, dtype=dtype)
+    q, k, v, gk, gv = (t.unflatten(-1, (H, head_dim)) for t in fused.split(H * head_dim, dim=-1))
+    assert not q.is_contiguous()
+    assert _alignment(q, k, v, gk, gv) == {16: 4, 20: 4, 7: 1}[head_dim]
+    check_against_rederivation([q, k, v, gk, gv], TOL[dtype])
+
+
+def test_alignment_of_the_kernels():
+    from saga_attention.ops.saga.triton import _alignment
+
+    bf16 = torch.zeros(1, 8, 4, 32, dtype=torch.bfloat16)
+    assert _alignment(bf16) == 8                      # 16 bytes of bf16
+    assert _alignment(bf16, bf16.float()) == 4        # 16 bytes of fp32
+    assert _alignment(bf16[..., :24]) == 8            # head stride 32, width 24
+    assert _alignment(bf16[..., :20]) == 4            # width 20
+    assert _alignment(bf16[..., 1:31]) == 2           # width 30
+    assert _alignment(bf16.transpose(2, 3)) == 1      # columns not contiguous
+    assert _alignment(torch.zeros(1, 8, 3, 6, dtype=torch.bfloat16)) == 2  # head stride 6
+
+
 def test_strided_inputs_are_read_in_place(poisoned):
-    """Slices of one fused projection (B, N, 5C), a (B, H, N, D) transpose and a per-head gate (stride 0)."""
+    """Slices of one fused projection, a (B, H, N, D) transpose and a per-head gate (stride 0)."""
     B, N, H, D = 2, 41, 2, 16
     fused = torch.randn(B, N, 5 * H * D)
     q, k, v, gk, gv = (t.unflatten(-1, (H, D)) for t in fused.split(H * D, dim=-1))
-    assert not q.is_contiguous()
-    check_against_rederivation([q, k, v, gk, gv], 1e-5)
     heads_first = [t.transpose(1, 2).contiguous() for t in make_inputs(B, N, N, H, D, D)]  # (B, H, N, D)
     check_against_rederivation([t.transpose(1, 2) for t in heads_first], 1e-5)
     per_head = torch.randn(B, N, H, 1).expand(B, N, H, D)

@@ -107,24 +107,30 @@ def _column_sums(x, weights, acc, DTYPE: tl.constexpr, PRECISION: tl.constexpr):
 
 
 @triton.jit
-def _head_ptrs(ptr, bh, H, first_row, offs_n, offs_d, s_b, s_n, s_h, s_d):
-    """Pointers to rows first_row + offs_n, columns offs_d of head bh % H of batch bh // H.
+def _head_ptrs(ptr, bh, H, first_row, offs_n, offs_d, s_b, s_n, s_h, s_d, ALIGN: tl.constexpr):
+    """Pointers to rows first_row + offs_n, columns offs_d of head bh % H of batch bh // H, and the
+    step from one row to the next.
 
-    Offsets are int64; the loops below advance these pointers instead of recomputing them."""
+    s_b, s_n and s_h come divided by ALIGN (see `_alignment`): multiplied back here by the constant, they
+    tell the compiler that every row starts ALIGN elements aligned, so rows load as vectors of ALIGN
+    elements even where a head is not a power of two wide (heads of 20 loaded one element at a time
+    ran 4.7x slower). Offsets are int64; the loops advance the pointers by the step."""
     b = (bh // H).to(tl.int64)
     h = (bh % H).to(tl.int64)
     rows = first_row.to(tl.int64) + offs_n.to(tl.int64)
-    return ptr + b * s_b + h * s_h + rows[:, None] * s_n + offs_d.to(tl.int64)[None, :] * s_d
+    row_step = s_n.to(tl.int64) * ALIGN
+    ptrs = ptr + b * s_b * ALIGN + h * s_h * ALIGN + rows[:, None] * row_step + offs_d.to(tl.int64)[None, :] * s_d
+    return ptrs, row_step
 
 
 @triton.jit
-def _tile_mask(rows_ok, offs_d, D, EVEN_D: tl.constexpr):
-    """Which elements of a (BLOCK_N, BLOCK_D) tile exist. With EVEN_D (D == BLOCK_D) the mask is
-    constant along a row, which lets the loads and stores be 16-byte vectors."""
+def _tile_mask(rows_ok, offs_d, D, EVEN_D: tl.constexpr, ALIGN: tl.constexpr):
+    """Which elements of a (BLOCK_N, BLOCK_D) tile exist. The mask is constant over runs of ALIGN columns
+    (ALIGN divides D), which keeps the loads and stores vectors; with EVEN_D (D == BLOCK_D) over whole rows."""
     if EVEN_D:
         mask = rows_ok[:, None]
     else:
-        mask = rows_ok[:, None] & (offs_d < D)[None, :]
+        mask = rows_ok[:, None] & ((offs_d // ALIGN) * ALIGN < D)[None, :]
     return mask
 
 
@@ -150,7 +156,7 @@ def _state_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, s_ptr, z_ptr,
                   N, H, DK, DV, chunk,
                   FEATURE: tl.constexpr, HAS_GK: tl.constexpr, HAS_GV: tl.constexpr, GATED_Z: tl.constexpr,
                   PRECISION: tl.constexpr, INPUT_DOT: tl.constexpr, EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
-                  BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
+                  ALIGN: tl.constexpr, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
     bh = tl.program_id(1)
     offs_n = tl.arange(0, BLOCK_N)
@@ -158,17 +164,17 @@ def _state_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, s_ptr, z_ptr,
     offs_dv = tl.arange(0, BLOCK_DV)
     start = split * chunk
     end = tl.minimum(start + chunk, N)
-    k_ptrs = _head_ptrs(k_ptr, bh, H, start, offs_n, offs_dk, sk_b, sk_n, sk_h, sk_d)
-    v_ptrs = _head_ptrs(v_ptr, bh, H, start, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d)
-    gk_ptrs = _head_ptrs(gk_ptr, bh, H, start, offs_n, offs_dk, sgk_b, sgk_n, sgk_h, sgk_d)
-    gv_ptrs = _head_ptrs(gv_ptr, bh, H, start, offs_n, offs_dv, sgv_b, sgv_n, sgv_h, sgv_d)
+    k_ptrs, k_row = _head_ptrs(k_ptr, bh, H, start, offs_n, offs_dk, sk_b, sk_n, sk_h, sk_d, ALIGN)
+    v_ptrs, v_row = _head_ptrs(v_ptr, bh, H, start, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d, ALIGN)
+    gk_ptrs, gk_row = _head_ptrs(gk_ptr, bh, H, start, offs_n, offs_dk, sgk_b, sgk_n, sgk_h, sgk_d, ALIGN)
+    gv_ptrs, gv_row = _head_ptrs(gv_ptr, bh, H, start, offs_n, offs_dv, sgv_b, sgv_n, sgv_h, sgv_d, ALIGN)
     ones = tl.full((BLOCK_N,), 1.0, tl.float32)
     state = tl.zeros((BLOCK_DK, BLOCK_DV), tl.float32)
     z = tl.zeros((BLOCK_DK, 16), tl.float32)  # column 0 holds z
     for n0 in range(start, end, BLOCK_N):
         rows_ok = n0 + offs_n < end
-        mask_k = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK)
-        mask_v = _tile_mask(rows_ok, offs_dv, DV, EVEN_DV)
+        mask_k = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK, ALIGN)
+        mask_v = _tile_mask(rows_ok, offs_dv, DV, EVEN_DV, ALIGN)
         k = _features(_load(k_ptrs, mask_k), mask_k, FEATURE)  # (BLOCK_N, BLOCK_DK)
         keys = k
         if HAS_GK:
@@ -179,10 +185,10 @@ def _state_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, s_ptr, z_ptr,
         # |gated k| <= |k| and |gated v| <= |v|: the input dtype holds the operands
         state = _dot(tl.trans(keys), values, state, INPUT_DOT, PRECISION)
         z = _column_sums(keys if GATED_Z else k, ones, z, INPUT_DOT, PRECISION)
-        k_ptrs += BLOCK_N * sk_n
-        v_ptrs += BLOCK_N * sv_n
-        gk_ptrs += BLOCK_N * sgk_n
-        gv_ptrs += BLOCK_N * sgv_n
+        k_ptrs += BLOCK_N * k_row
+        v_ptrs += BLOCK_N * v_row
+        gk_ptrs += BLOCK_N * gk_row
+        gv_ptrs += BLOCK_N * gv_row
     partial = bh * tl.num_programs(0) + split
     s_offs = partial.to(tl.int64) * BLOCK_DK * BLOCK_DV + offs_dk[:, None] * BLOCK_DV + offs_dv[None, :]
     tl.store(s_ptr + s_offs, state)
@@ -201,8 +207,8 @@ def _load_state(s_ptr, z_ptr, bh, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr
 
 
 @triton.jit
-def _local_conv(v_ptrs, w_ptr, b_ptr, bh, H, rows, rows_ok, offs_dv, DV, sv_n, IMG_H, IMG_W,
-                EVEN_DV: tl.constexpr, HAS_BIAS: tl.constexpr, KSIZE: tl.constexpr):
+def _local_conv(v_ptrs, w_ptr, b_ptr, bh, H, rows, rows_ok, offs_dv, DV, v_row, IMG_H, IMG_W,
+                EVEN_DV: tl.constexpr, HAS_BIAS: tl.constexpr, KSIZE: tl.constexpr, ALIGN: tl.constexpr):
     """The depth-wise KSIZE x KSIZE conv of v (zero padding) at tokens `rows` of an IMG_H x IMG_W map,
     for the head's channels: (BLOCK_N, BLOCK_DV) fp32. v_ptrs points at the tile's own rows; the
     neighbours' rows are mostly in cache, read for the tiles around it."""
@@ -216,7 +222,7 @@ def _local_conv(v_ptrs, w_ptr, b_ptr, bh, H, rows, rows_ok, offs_dv, DV, sv_n, I
             nx = x + (dx - KSIZE // 2)
             inside = rows_ok & (ny >= 0) & (ny < IMG_H) & (nx >= 0) & (nx < IMG_W)
             shift = (dy - KSIZE // 2) * IMG_W + (dx - KSIZE // 2)
-            tap = _load(v_ptrs + shift * sv_n, _tile_mask(inside, offs_dv, DV, EVEN_DV))
+            tap = _load(v_ptrs + shift * v_row, _tile_mask(inside, offs_dv, DV, EVEN_DV, ALIGN))
             weight = tl.load(w_ptr + channel * (KSIZE * KSIZE) + dy * KSIZE + dx, mask=offs_dv < DV, other=0.0)
             acc += tap * weight.to(tl.float32)[None, :]
     if HAS_BIAS:
@@ -231,7 +237,7 @@ def _output_kernel(q_ptr, s_ptr, z_ptr, o_ptr, v_ptr, w_ptr, b_ptr,
                    FEATURE: tl.constexpr, PRECISION: tl.constexpr, STATE_DOT: tl.constexpr,
                    HAS_CONV: tl.constexpr, HAS_BIAS: tl.constexpr, KSIZE: tl.constexpr,
                    EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
-                   BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
+                   ALIGN: tl.constexpr, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
     bh = tl.program_id(1)
     offs_n = tl.arange(0, BLOCK_N)
@@ -241,23 +247,23 @@ def _output_kernel(q_ptr, s_ptr, z_ptr, o_ptr, v_ptr, w_ptr, b_ptr,
     state = state.to(STATE_DOT)
     start = split * chunk
     end = tl.minimum(start + chunk, N)
-    q_ptrs = _head_ptrs(q_ptr, bh, H, start, offs_n, offs_dk, sq_b, sq_n, sq_h, sq_d)
-    o_ptrs = _head_ptrs(o_ptr, bh, H, start, offs_n, offs_dv, so_b, so_n, so_h, so_d)
-    v_ptrs = _head_ptrs(v_ptr, bh, H, start, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d)
+    q_ptrs, q_row = _head_ptrs(q_ptr, bh, H, start, offs_n, offs_dk, sq_b, sq_n, sq_h, sq_d, ALIGN)
+    o_ptrs, o_row = _head_ptrs(o_ptr, bh, H, start, offs_n, offs_dv, so_b, so_n, so_h, so_d, ALIGN)
+    v_ptrs, v_row = _head_ptrs(v_ptr, bh, H, start, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d, ALIGN)
     for n0 in range(start, end, BLOCK_N):
         rows_ok = n0 + offs_n < end
-        mask_q = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK)
+        mask_q = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK, ALIGN)
         q = _features(_load(q_ptrs, mask_q), mask_q, FEATURE)  # (BLOCK_N, BLOCK_DK)
         num = _dot(q, state, None, STATE_DOT, PRECISION)  # (BLOCK_N, BLOCK_DV)
         inv_den = 1.0 / (tl.sum(q * z[None, :], axis=1) + eps)  # one division per token, not per element
         out = num * inv_den[:, None]
         if HAS_CONV:
-            out += _local_conv(v_ptrs, w_ptr, b_ptr, bh, H, n0 + offs_n, rows_ok, offs_dv, DV, sv_n, IMG_H, IMG_W,
-                               EVEN_DV, HAS_BIAS, KSIZE)
-        tl.store(o_ptrs, out.to(o_ptr.dtype.element_ty), mask=_tile_mask(rows_ok, offs_dv, DV, EVEN_DV))
-        q_ptrs += BLOCK_N * sq_n
-        o_ptrs += BLOCK_N * so_n
-        v_ptrs += BLOCK_N * sv_n
+            out += _local_conv(v_ptrs, w_ptr, b_ptr, bh, H, n0 + offs_n, rows_ok, offs_dv, DV, v_row, IMG_H, IMG_W,
+                               EVEN_DV, HAS_BIAS, KSIZE, ALIGN)
+        tl.store(o_ptrs, out.to(o_ptr.dtype.element_ty), mask=_tile_mask(rows_ok, offs_dv, DV, EVEN_DV, ALIGN))
+        q_ptrs += BLOCK_N * q_row
+        o_ptrs += BLOCK_N * o_row
+        v_ptrs += BLOCK_N * v_row
 
 
 @triton.jit
@@ -266,7 +272,7 @@ def _query_grad_kernel(q_ptr, do_ptr, s_ptr, z_ptr, dq_ptr, ds_ptr, dz_ptr,
                        N, H, DK, DV, chunk, eps,
                        FEATURE: tl.constexpr, PRECISION: tl.constexpr, STATE_DOT: tl.constexpr,
                        EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
-                       BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
+                       ALIGN: tl.constexpr, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
     bh = tl.program_id(1)
     offs_n = tl.arange(0, BLOCK_N)
@@ -278,15 +284,15 @@ def _query_grad_kernel(q_ptr, do_ptr, s_ptr, z_ptr, dq_ptr, ds_ptr, dz_ptr,
     d_z = tl.zeros((BLOCK_DK, 16), tl.float32)  # column 0 holds dz
     start = split * chunk
     end = tl.minimum(start + chunk, N)
-    q_ptrs = _head_ptrs(q_ptr, bh, H, start, offs_n, offs_dk, sq_b, sq_n, sq_h, sq_d)
-    do_ptrs = _head_ptrs(do_ptr, bh, H, start, offs_n, offs_dv, sdo_b, sdo_n, sdo_h, sdo_d)
-    dq_ptrs = _head_ptrs(dq_ptr, bh, H, start, offs_n, offs_dk, sdq_b, sdq_n, sdq_h, sdq_d)
+    q_ptrs, q_row = _head_ptrs(q_ptr, bh, H, start, offs_n, offs_dk, sq_b, sq_n, sq_h, sq_d, ALIGN)
+    do_ptrs, do_row = _head_ptrs(do_ptr, bh, H, start, offs_n, offs_dv, sdo_b, sdo_n, sdo_h, sdo_d, ALIGN)
+    dq_ptrs, dq_row = _head_ptrs(dq_ptr, bh, H, start, offs_n, offs_dk, sdq_b, sdq_n, sdq_h, sdq_d, ALIGN)
     for n0 in range(start, end, BLOCK_N):
         rows_ok = n0 + offs_n < end
-        mask_q = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK)
+        mask_q = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK, ALIGN)
         q_raw = _load(q_ptrs, mask_q)
         q = _features(q_raw, mask_q, FEATURE)  # (BLOCK_N, BLOCK_DK)
-        do = _load(do_ptrs, _tile_mask(rows_ok, offs_dv, DV, EVEN_DV))  # (BLOCK_N, BLOCK_DV)
+        do = _load(do_ptrs, _tile_mask(rows_ok, offs_dv, DV, EVEN_DV, ALIGN))  # (BLOCK_N, BLOCK_DV)
         inv_den = 1.0 / (tl.sum(q * z[None, :], axis=1) + eps)
         out = _dot(q, state, None, STATE_DOT, PRECISION) * inv_den[:, None]
         d_num = do * inv_den[:, None]
@@ -295,9 +301,9 @@ def _query_grad_kernel(q_ptr, do_ptr, s_ptr, z_ptr, dq_ptr, ds_ptr, dz_ptr,
         tl.store(dq_ptrs, (d_q * _feature_grad(q_raw, FEATURE)).to(dq_ptr.dtype.element_ty), mask=mask_q)
         d_state = _dot(tl.trans(q), d_num, d_state, STATE_DOT, PRECISION)
         d_z = _column_sums(q, d_den, d_z, STATE_DOT, PRECISION)
-        q_ptrs += BLOCK_N * sq_n
-        do_ptrs += BLOCK_N * sdo_n
-        dq_ptrs += BLOCK_N * sdq_n
+        q_ptrs += BLOCK_N * q_row
+        do_ptrs += BLOCK_N * do_row
+        dq_ptrs += BLOCK_N * dq_row
     partial = bh * tl.num_programs(0) + split
     tl.store(ds_ptr + partial.to(tl.int64) * BLOCK_DK * BLOCK_DV + offs_dk[:, None] * BLOCK_DV + offs_dv[None, :],
              d_state)
@@ -312,7 +318,7 @@ def _key_grad_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, ds_ptr, dz_ptr, dk_ptr, dv_pt
                      N, H, DK, DV, chunk,
                      FEATURE: tl.constexpr, HAS_GK: tl.constexpr, HAS_GV: tl.constexpr, GATED_Z: tl.constexpr,
                      PRECISION: tl.constexpr, STATE_DOT: tl.constexpr, EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
-                     BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
+                     ALIGN: tl.constexpr, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
     bh = tl.program_id(1)
     offs_n = tl.arange(0, BLOCK_N)
@@ -322,19 +328,19 @@ def _key_grad_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, ds_ptr, dz_ptr, dk_ptr, dv_pt
     d_state = d_state.to(STATE_DOT)
     start = split * chunk
     end = tl.minimum(start + chunk, N)
-    k_ptrs = _head_ptrs(k_ptr, bh, H, start, offs_n, offs_dk, sk_b, sk_n, sk_h, sk_d)
-    v_ptrs = _head_ptrs(v_ptr, bh, H, start, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d)
-    gk_ptrs = _head_ptrs(gk_ptr, bh, H, start, offs_n, offs_dk, sgk_b, sgk_n, sgk_h, sgk_d)
-    gv_ptrs = _head_ptrs(gv_ptr, bh, H, start, offs_n, offs_dv, sgv_b, sgv_n, sgv_h, sgv_d)
-    dk_ptrs = _head_ptrs(dk_ptr, bh, H, start, offs_n, offs_dk, sdk_b, sdk_n, sdk_h, sdk_d)
-    dv_ptrs = _head_ptrs(dv_ptr, bh, H, start, offs_n, offs_dv, sdv_b, sdv_n, sdv_h, sdv_d)
+    k_ptrs, k_row = _head_ptrs(k_ptr, bh, H, start, offs_n, offs_dk, sk_b, sk_n, sk_h, sk_d, ALIGN)
+    v_ptrs, v_row = _head_ptrs(v_ptr, bh, H, start, offs_n, offs_dv, sv_b, sv_n, sv_h, sv_d, ALIGN)
+    gk_ptrs, gk_row = _head_ptrs(gk_ptr, bh, H, start, offs_n, offs_dk, sgk_b, sgk_n, sgk_h, sgk_d, ALIGN)
+    gv_ptrs, gv_row = _head_ptrs(gv_ptr, bh, H, start, offs_n, offs_dv, sgv_b, sgv_n, sgv_h, sgv_d, ALIGN)
+    dk_ptrs, dk_row = _head_ptrs(dk_ptr, bh, H, start, offs_n, offs_dk, sdk_b, sdk_n, sdk_h, sdk_d, ALIGN)
+    dv_ptrs, dv_row = _head_ptrs(dv_ptr, bh, H, start, offs_n, offs_dv, sdv_b, sdv_n, sdv_h, sdv_d, ALIGN)
     # the gradients of the gates are written in the layout of k and v's gradients
-    dgk_ptrs = _head_ptrs(dgk_ptr, bh, H, start, offs_n, offs_dk, sdk_b, sdk_n, sdk_h, sdk_d)
-    dgv_ptrs = _head_ptrs(dgv_ptr, bh, H, start, offs_n, offs_dv, sdv_b, sdv_n, sdv_h, sdv_d)
+    dgk_ptrs, dgk_row = _head_ptrs(dgk_ptr, bh, H, start, offs_n, offs_dk, sdk_b, sdk_n, sdk_h, sdk_d, ALIGN)
+    dgv_ptrs, dgv_row = _head_ptrs(dgv_ptr, bh, H, start, offs_n, offs_dv, sdv_b, sdv_n, sdv_h, sdv_d, ALIGN)
     for n0 in range(start, end, BLOCK_N):
         rows_ok = n0 + offs_n < end
-        mask_k = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK)
-        mask_v = _tile_mask(rows_ok, offs_dv, DV, EVEN_DV)
+        mask_k = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK, ALIGN)
+        mask_v = _tile_mask(rows_ok, offs_dv, DV, EVEN_DV, ALIGN)
         k_raw = _load(k_ptrs, mask_k)
         k = _features(k_raw, mask_k, FEATURE)  # (BLOCK_N, BLOCK_DK)
         v = _load(v_ptrs, mask_v)  # (BLOCK_N, BLOCK_DV)
@@ -361,14 +367,14 @@ def _key_grad_kernel(k_ptr, v_ptr, gk_ptr, gv_ptr, ds_ptr, dz_ptr, dk_ptr, dv_pt
             tl.store(dgv_ptrs, (d_values * v * b * (1.0 - b)).to(dgv_ptr.dtype.element_ty), mask=mask_v)
             d_values = d_values * b
         tl.store(dv_ptrs, d_values.to(dv_ptr.dtype.element_ty), mask=mask_v)
-        k_ptrs += BLOCK_N * sk_n
-        v_ptrs += BLOCK_N * sv_n
-        gk_ptrs += BLOCK_N * sgk_n
-        gv_ptrs += BLOCK_N * sgv_n
-        dk_ptrs += BLOCK_N * sdk_n
-        dv_ptrs += BLOCK_N * sdv_n
-        dgk_ptrs += BLOCK_N * sdk_n
-        dgv_ptrs += BLOCK_N * sdv_n
+        k_ptrs += BLOCK_N * k_row
+        v_ptrs += BLOCK_N * v_row
+        gk_ptrs += BLOCK_N * gk_row
+        gv_ptrs += BLOCK_N * gv_row
+        dk_ptrs += BLOCK_N * dk_row
+        dv_ptrs += BLOCK_N * dv_row
+        dgk_ptrs += BLOCK_N * dgk_row
+        dgv_ptrs += BLOCK_N * dgv_row
 
 
 def _padded(d: int) -> int:
@@ -408,8 +414,24 @@ def _splits(batch_heads: int, n: int, device: torch.device) -> tuple[int, int]:
     return triton.cdiv(n, chunk), chunk
 
 
-def _strides(t: Tensor | None, like: Tensor) -> tuple[int, ...]:
-    return tuple((like if t is None else t).stride())
+def _alignment(*tensors: Tensor) -> int:
+    """The kernels' ALIGN for (B, N, H, D) tensors: the largest power of two, at most 16 bytes of elements,
+    that divides every tensor's batch, token and head strides and its head width D; 1 unless every column
+    stride is 1."""
+    align = min(16 // t.element_size() for t in tensors)
+    for t in tensors:
+        if t.stride(-1) != 1:
+            return 1
+        for n in (*t.stride()[:-1], t.shape[-1]):
+            while n % align:
+                align //= 2
+    return align
+
+
+def _strides(t: Tensor, align: int) -> tuple[int, ...]:
+    """t's strides as the kernels take them: batch, token and head strides divided by align, then the column's."""
+    *outer, column = t.stride()
+    return (*(s // align for s in outer), column)
 
 
 def _alloc(like: Tensor, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> Tensor:
@@ -443,11 +465,12 @@ def state_kernels(k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None, 
     splits, chunk = _splits(batch * heads, n_k, k.device)
     partial_s = _alloc(k, (batch * heads, splits, block_dk, block_dv), torch.float32)
     partial_z = _alloc(k, (batch * heads, splits, block_dk), torch.float32)
+    gk, gv = k if g_k is None else g_k, v if g_v is None else g_v
+    align = _alignment(k, v, gk, gv)
     _state_kernel[(splits, batch * heads)](
-        k, v, k if g_k is None else g_k, v if g_v is None else g_v, partial_s, partial_z,
-        *k.stride(), *v.stride(), *_strides(g_k, k), *_strides(g_v, v),
+        k, v, gk, gv, partial_s, partial_z, *(x for t in (k, v, gk, gv) for x in _strides(t, align)),
         n_k, heads, dk, dv, chunk,
-        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated",
+        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated", ALIGN=align,
         **_kernel_flags("state", feature_map, k.dtype, dk, dv, block_dk, block_dv))
     return _reduce_partials(partial_s, partial_z, batch, heads)
 
@@ -463,10 +486,11 @@ def output_kernels(q: Tensor, state: Tensor, z: Tensor, dv: int, v: Tensor | Non
     splits, chunk = _splits(batch * heads, n_q, q.device)
     has_conv = conv_weight is not None
     v_in = v if has_conv else q            # read only with the conv
+    align = _alignment(q, out, v_in)
     _output_kernel[(splits, batch * heads)](
         q, state, z, out, v_in, conv_weight.contiguous() if has_conv else q, q if conv_bias is None else conv_bias,
-        *q.stride(), *out.stride(), *v_in.stride(), n_q, heads, dk, dv, chunk, eps, height, width,
-        HAS_CONV=has_conv, HAS_BIAS=conv_bias is not None, KSIZE=conv_weight.shape[-1] if has_conv else 1,
+        *(x for t in (q, out, v_in) for x in _strides(t, align)), n_q, heads, dk, dv, chunk, eps, height, width,
+        HAS_CONV=has_conv, HAS_BIAS=conv_bias is not None, KSIZE=conv_weight.shape[-1] if has_conv else 1, ALIGN=align,
         **_kernel_flags("output", feature_map, q.dtype, dk, dv, block_dk, block_dv))
     return out
 
@@ -511,17 +535,22 @@ def backward_kernels(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, g_k: Ten
     partial_ds = _alloc(q, (batch * heads, splits, block_dk, block_dv), torch.float32)
     partial_dz = _alloc(q, (batch * heads, splits, block_dk), torch.float32)
     grad_q, grad_k, grad_v, grad_gk, grad_gv = _empty_grads(q, k, v, g_k, g_v)
+    align = _alignment(q, grad_out, grad_q)
     _query_grad_kernel[(splits, batch * heads)](
         q, grad_out, state, z, grad_q, partial_ds, partial_dz,
-        *q.stride(), *grad_out.stride(), *grad_q.stride(), n_q, heads, dk, dv, chunk, eps, **flags("query_grad"))
+        *(x for t in (q, grad_out, grad_q) for x in _strides(t, align)), n_q, heads, dk, dv, chunk, eps,
+        ALIGN=align, **flags("query_grad"))
     d_state, d_z = _reduce_partials(partial_ds, partial_dz, batch, heads)
     splits, chunk = _splits(batch * heads, n_k, q.device)
+    gk, gv = k if g_k is None else g_k, v if g_v is None else g_v
+    align = _alignment(k, v, gk, gv, grad_k, grad_v)
     _key_grad_kernel[(splits, batch * heads)](
-        k, v, k if g_k is None else g_k, v if g_v is None else g_v, d_state, d_z,
+        k, v, gk, gv, d_state, d_z,
         grad_k, grad_v, grad_gk if g_k is not None else grad_k, grad_gv if g_v is not None else grad_v,
-        *k.stride(), *v.stride(), *_strides(g_k, k), *_strides(g_v, v), *grad_k.stride(), *grad_v.stride(),
+        *(x for t in (k, v, gk, gv, grad_k, grad_v) for x in _strides(t, align)),
         n_k, heads, dk, dv, chunk,
-        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated", **flags("key_grad"))
+        HAS_GK=g_k is not None, HAS_GV=g_v is not None, GATED_Z=normalizer == "gated", ALIGN=align,
+        **flags("key_grad"))
     return grad_q, grad_k, grad_v, grad_gk, grad_gv
 
 
