@@ -95,7 +95,7 @@ def test_backend_must_exist_and_triton_must_be_possible():
         norm_mlp(x, *weights, backend="cuda")
     wide, wide_weights = make_mlp((2, 5), 136, 40)
     if HAS_TRITON:
-        with pytest.raises(ValueError, match="C up to 128; got C=136"):
+        with pytest.raises(ValueError, match="widths up to 128; got 136"):
             norm_mlp(wide.to(DEVICE), *leaves(wide_weights), backend="triton")
     assert torch.allclose(norm_mlp(wide, *wide_weights), norm_mlp_reference(wide, *wide_weights), atol=1e-5)
 

@@ -1,7 +1,9 @@
-"""The transformer MLP with its LayerNorm: x -> fc2(gelu(fc1(layer_norm(x)))), as one op with a fused kernel."""
+"""The transformer MLP with its LayerNorm: x -> fc2(gelu(fc1(layer_norm(x)))), as one op with a fused kernel; and
+the GELU gate of a gated feed-forward, gelu(a) * b, with a kernel for inference."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..saga import HAS_TRITON
@@ -10,7 +12,7 @@ from .reference import norm_mlp_reference, norm_mlp_torch
 
 BACKENDS = ("auto", "torch", "triton")
 
-__all__ = ["BACKENDS", "norm_mlp", "norm_mlp_reference"]
+__all__ = ["BACKENDS", "gelu_gate", "norm_mlp", "norm_mlp_reference"]
 
 
 def _check(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, fc1_weight: Tensor, fc1_bias: Tensor,
@@ -37,19 +39,52 @@ def _check(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, fc1_weight: Tensor
                          + ", ".join(f"{n} on {t.device}" for n, t in named.items()))
 
 
-def _triton_unsupported_reason(x: Tensor, dtype: torch.dtype) -> str | None:
+def _triton_unsupported_reason(x: Tensor, dtype: torch.dtype, width: int, max_width: int) -> str | None:
     if not HAS_TRITON:
         return "triton is not installed (pip install triton)"
     from ..saga.triton import interpreting
-    from .triton import KERNEL_DTYPES, MAX_WIDTH
+    from .triton import KERNEL_DTYPES
 
     if not (x.is_cuda or (x.device.type == "cpu" and interpreting())):
         return f"its kernel runs on CUDA tensors (or on the CPU under TRITON_INTERPRET=1); got {x.device}"
     if dtype not in KERNEL_DTYPES:
         return f"its kernel takes float16, bfloat16 or float32; got {dtype}"
-    if x.shape[-1] > MAX_WIDTH:
-        return f"its kernel takes C up to {MAX_WIDTH}; got C={x.shape[-1]}"
+    if width > max_width:
+        return f"its kernel takes widths up to {max_width}; got {width}"
     return None
+
+
+def _unavailable(backend: str, reason: str | None) -> bool:
+    """True when the torch path must run: raises for backend='triton' when the kernel cannot."""
+    if backend == "triton" and reason is not None:
+        raise ValueError(f"backend='triton' is not available here: {reason}; use backend='torch' or 'auto'")
+    return reason is not None
+
+
+def gelu_gate(x: Tensor, backend: str = "auto") -> Tensor:
+    """gelu(x[..., :Hid]) * x[..., Hid:] (exact GELU): x (..., 2 Hid) -> (..., Hid).
+
+    backend "triton": one kernel that reads each row once (no autograd); "torch": PyTorch ops; "auto": the
+    kernel on CUDA when no gradient is needed and torch.compile is not tracing, else PyTorch. On a
+    channels-last map's channels, PyTorch runs two strided elementwise kernels and keeps gelu(a) between them.
+    """
+    check_choice("backend", backend, BACKENDS)
+    if not isinstance(x, Tensor) or x.dtype not in FLOAT_DTYPES or x.dim() < 1 or x.shape[-1] % 2:
+        raise ValueError("x must be a floating-point (..., 2 Hid) tensor with an even last dim; got "
+                         + (f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__))
+    from .triton import MAX_GATE_WIDTH
+
+    hidden = x.shape[-1] // 2
+    needs_grad = torch.is_grad_enabled() and x.requires_grad
+    wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not needs_grad
+                                     and not torch.compiler.is_compiling())
+    reason = (_triton_unsupported_reason(x, x.dtype, hidden, MAX_GATE_WIDTH)
+              or ("its kernel has no backward (it serves inference)" if needs_grad else None)) if wanted else None
+    if not wanted or _unavailable(backend, reason):
+        return F.gelu(x[..., :hidden]) * x[..., hidden:]
+    from .triton import gelu_gate_triton
+
+    return gelu_gate_triton(x)
 
 
 def norm_mlp(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor, fc1_bias: Tensor,
@@ -72,10 +107,10 @@ def norm_mlp(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_
     weights = (norm_weight, norm_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *weights))
     wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not needs_grad)
-    reason = _triton_unsupported_reason(x, dtype) if wanted else None
-    if backend == "triton" and reason is not None:
-        raise ValueError(f"backend='triton' is not available here: {reason}; use backend='torch' or 'auto'")
-    if not wanted or reason is not None:
+    from .triton import MAX_WIDTH
+
+    reason = _triton_unsupported_reason(x, dtype, x.shape[-1], MAX_WIDTH) if wanted else None
+    if not wanted or _unavailable(backend, reason):
         return norm_mlp_torch(x, norm_weight, norm_bias, eps, fc1_weight, fc1_bias, fc2_weight, fc2_bias,
                               chunked=not needs_grad)
     from .triton import norm_mlp_triton

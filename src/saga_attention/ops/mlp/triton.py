@@ -1,4 +1,5 @@
-"""One Triton kernel for LayerNorm -> Linear -> GELU -> Linear over tokens (B, N, C), C <= 128.
+"""One Triton kernel for LayerNorm -> Linear -> GELU -> Linear over tokens (B, N, C), C <= 128, and one for the
+GELU gate of a gated feed-forward (Restormer's GDFN): gelu(x[..., :Hid]) * x[..., Hid:].
 
 Each program normalises BLOCK_M tokens in fp32, then walks the hidden width in BLOCK_H slices:
 h = gelu(x_n W1[slice]^T + b1[slice]) stays in registers and is multiplied into the output right
@@ -19,7 +20,14 @@ from ..eager import eager_function, op_for_mode
 from ..norm.triton import normalized_rows
 
 MAX_WIDTH = 128   # widest C the kernel keeps in registers
+MAX_GATE_WIDTH = 4096  # widest Hid of the gate kernel
 KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+@triton.jit
+def _gelu(h):
+    """Exact GELU in fp32, as nn.GELU()."""
+    return 0.5 * h * (1.0 + tl.math.erf(h * 0.7071067811865476))
 
 
 @triton.jit
@@ -39,7 +47,7 @@ def _norm_mlp_kernel(x_ptr, nw_ptr, nb_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, out_
                      other=0.0)  # W1[slice]^T (BLOCK_C, BLOCK_H)
         b1 = tl.load(b1_ptr + h0 + hid, mask=hid_ok, other=0.0).to(tl.float32)
         h = tl.dot(normed, w1, input_precision=PRECISION) + b1[None, :]  # (BLOCK_M, BLOCK_H)
-        h = 0.5 * h * (1.0 + tl.math.erf(h * 0.7071067811865476))  # exact GELU, as nn.GELU()
+        h = _gelu(h)
         w2 = tl.load(w2_ptr + cols[None, :] * HID + (h0 + hid)[:, None], mask=hid_ok[:, None] & col_ok[None, :],
                      other=0.0)  # W2[:, slice]^T (BLOCK_H, BLOCK_C)
         acc = tl.dot(h.to(dtype), w2, acc, input_precision=PRECISION)
@@ -65,6 +73,33 @@ def _launch(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_w
                            PRECISION="ieee" if fc1_weight.dtype == torch.float32 else "tf32",
                            num_warps=4, num_stages=2)
     return out.reshape(*x.shape[:-1], channels)
+
+
+@triton.jit
+def _gelu_gate_kernel(x_ptr, out_ptr, M, HID: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_H: tl.constexpr):
+    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = tl.arange(0, BLOCK_H)
+    mask = (rows < M)[:, None] & (cols < HID)[None, :]
+    gate_ptrs = x_ptr + rows[:, None] * (2 * HID) + cols[None, :]  # (BLOCK_M, BLOCK_H): the first half of each row
+    gate = tl.load(gate_ptrs, mask=mask, other=0.0).to(tl.float32)
+    value = tl.load(gate_ptrs + HID, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + rows[:, None] * HID + cols[None, :], (_gelu(gate) * value).to(out_ptr.dtype.element_ty),
+             mask=mask)
+
+
+def gelu_gate_triton(x: Tensor) -> Tensor:
+    """gelu(x[..., :Hid]) * x[..., Hid:] for x (..., 2 Hid), Hid <= MAX_GATE_WIDTH: (..., Hid) in x's dtype,
+    contiguous; no autograd. Each program reads BLOCK_M whole rows, once."""
+    from ..saga.triton import interpreting
+
+    hidden = x.shape[-1] // 2
+    rows = x.reshape(-1, 2 * hidden).contiguous()
+    out = torch.empty((rows.shape[0], hidden), dtype=x.dtype, device=x.device)
+    block_h = max(16, triton.next_power_of_2(hidden))
+    block_m = 16 if interpreting() else max(1, 4096 // block_h)
+    _gelu_gate_kernel[(triton.cdiv(rows.shape[0], block_m),)](rows, out, rows.shape[0], HID=hidden,
+                                                              BLOCK_M=block_m, BLOCK_H=block_h, num_warps=4)
+    return out.view(*x.shape[:-1], hidden)
 
 
 def _gradients(grad_out: Tensor, x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float,
