@@ -2,7 +2,7 @@
 machine: Triton's compiler runs without a GPU. The kernels are launched through their real host code, with
 `run` replaced by a compile, so the strides and the specialisation are those a GPU launch would see.
 
-    TRITON_INTERPRET=0 python3 tests/ops/ptx_loads.py HEAD_DIM HEADS DTYPE   # prints JSON
+    TRITON_INTERPRET=0 python3 tests/ops/ptx_loads.py HEAD_DIM HEADS DTYPE [fused|separate]   # prints JSON
 
 Loads of 16-bit elements one at a time (`ld.global.b16`) are what made heads of 20 slow.
 """
@@ -40,14 +40,18 @@ def widths(ptx: str) -> dict[str, int]:
     return dict(collections.Counter(m.group(0) for m in re.finditer(r"(ld|st)\.global(\.\w+)*", ptx)))
 
 
-def main(head_dim: int, heads: int, dtype: torch.dtype) -> dict[str, dict[str, int]]:
-    """Every kernel on the slices of one fused projection (B, N, 5C), as the SAGA layer calls them."""
+def main(head_dim: int, heads: int, dtype: torch.dtype, layout: str = "fused") -> dict[str, dict[str, int]]:
+    """Every kernel on the slices of one fused projection (B, N, 5C), as the SAGA layer calls them, or on
+    separate contiguous (B, N, H, D) tensors."""
     ptx: dict[str, str] = {}
     for name in kernels.KERNELS:
         compile_instead_of_launch(getattr(kernels, f"_{name}_kernel"), name, ptx)
-    c = heads * head_dim
-    fused = torch.randn(1, 32 * 32, 5 * c, dtype=dtype)
-    q, k, v, g_k, g_v = (t.unflatten(-1, (heads, head_dim)) for t in fused.split(c, dim=-1))
+    c, n = heads * head_dim, 32 * 32
+    if layout == "fused":
+        q, k, v, g_k, g_v = (t.unflatten(-1, (heads, head_dim))
+                             for t in torch.randn(1, n, 5 * c, dtype=dtype).split(c, dim=-1))
+    else:
+        q, k, v, g_k, g_v = (torch.randn(1, n, heads, head_dim, dtype=dtype) for _ in range(5))
     padded = kernels._padded(head_dim)
     state, z = torch.zeros(1, heads, padded, padded), torch.zeros(1, heads, padded)
     kernels.state_kernels(k, v, g_k, g_v, "relu", "gated")
@@ -57,4 +61,4 @@ def main(head_dim: int, heads: int, dtype: torch.dtype) -> dict[str, dict[str, i
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]), int(sys.argv[2]), getattr(torch, sys.argv[3]))))
+    print(json.dumps(main(int(sys.argv[1]), int(sys.argv[2]), getattr(torch, sys.argv[3]), *sys.argv[4:5])))

@@ -118,7 +118,7 @@ def _head_ptrs(ptr, bh, H, first_row, offs_n, offs_d, s_b, s_n, s_h, s_d, ALIGN:
     b = (bh // H).to(tl.int64)
     h = (bh % H).to(tl.int64)
     rows = first_row.to(tl.int64) + offs_n.to(tl.int64)
-    row_step = s_n.to(tl.int64) * ALIGN
+    row_step = s_n * ALIGN  # a stride of 1 arrives as a constant (Triton specialises on it)
     ptrs = ptr + b * s_b * ALIGN + h * s_h * ALIGN + rows[:, None] * row_step + offs_d.to(tl.int64)[None, :] * s_d
     return ptrs, row_step
 
