@@ -20,6 +20,8 @@ def main() -> None:
     parser.add_argument("--res", type=int, default=1280)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--compile", action="store_true", help="profile torch.compile(model, fullgraph=True)")
+    parser.add_argument("--ops", action="store_true",
+                        help="also a table of the aten ops by input shape (which op launched which kernels)")
     args = parser.parse_args()
     lines = []
     for spec in split_specs(args.models):
@@ -31,12 +33,16 @@ def main() -> None:
             for _ in range(3):
                 model(x)
             torch.cuda.synchronize()
-            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            activities = [ProfilerActivity.CUDA] + ([ProfilerActivity.CPU] if args.ops else [])
+            with profile(activities=activities, record_shapes=args.ops) as prof:
                 model(x)
                 torch.cuda.synchronize()
-        table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70)
+        kernels = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=25, max_name_column_width=110)
         mode = "compiled" if args.compile else "eager"
-        lines += [f"== {spec}, {args.res}x{args.res}, batch {args.batch}, bf16 inference, {mode}", table]
+        lines += [f"== {spec}, {args.res}x{args.res}, batch {args.batch}, bf16 inference, {mode}", kernels]
+        if args.ops:
+            lines.append(prof.key_averages(group_by_input_shape=True).table(
+                sort_by="self_cuda_time_total", row_limit=30, max_name_column_width=40, max_shapes_column_width=90))
         del model, x
         torch.cuda.empty_cache()
     text = "\n".join(lines)
