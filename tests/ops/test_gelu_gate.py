@@ -31,6 +31,17 @@ def test_kernel_matches_float64(shape, dtype):
 
 
 @needs_triton
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@torch.no_grad()
+def test_bias_is_added_on_the_way(dtype):
+    x, bias = torch.randn(2, 7, 96).to(DEVICE, dtype), torch.randn(96).to(DEVICE)
+    out = gelu_gate(x, bias, backend="triton")
+    ref = float64_gate(x.double() + bias.double())
+    assert ((out.double() - ref).norm() / ref.norm()).item() < TOL[dtype]
+    assert torch.allclose(gelu_gate(x.float(), bias, backend="torch").double(), ref, atol=1e-4)
+
+
+@needs_triton
 @torch.no_grad()
 def test_channels_last_map_in_place():
     """The feed-forward's use: the channels of a channels-last map (B, 2 Hid, H, W), read without a copy."""
@@ -52,14 +63,22 @@ def test_training_takes_pytorchs_ops_and_their_gradients():
         gelu_gate(x, backend="triton")
 
 
-def test_feed_forward_is_the_same_with_either_backend():
+@pytest.mark.parametrize("kernel", [False, True])
+def test_feed_forward_is_the_same_either_way(monkeypatch, kernel):
+    """With the kernel (which takes the depth-wise conv's bias) and without, as Restormer's GDFN computes it."""
+    import saga_attention.models.llie as llie
+
+    if kernel and not HAS_TRITON:
+        pytest.skip("triton is not installed")
+    monkeypatch.setattr(llie, "gelu_gate_backend", lambda *a: "triton" if kernel else "torch")
     ffn = GatedFeedForward(24, 40).to(DEVICE).eval()
+    torch.nn.init.normal_(ffn.dw.bias)
     x = torch.randn(1, 24, 12, 10, device=DEVICE).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        fused = ffn(x)
+        out = ffn(x)
         h = ffn.dw(ffn.inp(x))
         plain = ffn.out(F.gelu(h[:, :40]) * h[:, 40:])
-    assert torch.allclose(fused, plain, atol=1e-5)
+    assert torch.allclose(out, plain, atol=1e-5)
 
 
 @pytest.mark.parametrize("call,message", [
@@ -67,6 +86,7 @@ def test_feed_forward_is_the_same_with_either_backend():
     (lambda: gelu_gate(torch.arange(8)), "floating-point"),
     (lambda: gelu_gate([1.0, 2.0]), "list"),
     (lambda: gelu_gate(torch.randn(3, 8), backend="fast"), "backend"),
+    (lambda: gelu_gate(torch.randn(3, 8), torch.zeros(4)), r"bias must be \(8,\)"),
 ])
 def test_bad_calls_say_what_was_expected(call, message):
     with pytest.raises(ValueError, match=message):

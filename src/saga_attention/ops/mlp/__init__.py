@@ -12,7 +12,7 @@ from .reference import norm_mlp_reference, norm_mlp_torch
 
 BACKENDS = ("auto", "torch", "triton")
 
-__all__ = ["BACKENDS", "gelu_gate", "norm_mlp", "norm_mlp_reference"]
+__all__ = ["BACKENDS", "gelu_gate", "gelu_gate_backend", "norm_mlp", "norm_mlp_reference"]
 
 
 def _check(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, fc1_weight: Tensor, fc1_bias: Tensor,
@@ -61,30 +61,41 @@ def _unavailable(backend: str, reason: str | None) -> bool:
     return reason is not None
 
 
-def gelu_gate(x: Tensor, backend: str = "auto") -> Tensor:
-    """gelu(x[..., :Hid]) * x[..., Hid:] (exact GELU): x (..., 2 Hid) -> (..., Hid).
-
-    backend "triton": one kernel that reads each row once (no autograd); "torch": PyTorch ops; "auto": the
-    kernel on CUDA when no gradient is needed and torch.compile is not tracing, else PyTorch. On a
-    channels-last map's channels, PyTorch runs two strided elementwise kernels and keeps gelu(a) between them.
-    """
+def gelu_gate_backend(x: Tensor, bias: Tensor | None = None, backend: str = "auto") -> str:
+    """Which backend gelu_gate(x, bias, backend) runs: "triton" or "torch" (raises for "triton" where the kernel
+    cannot run). "auto" takes the kernel on CUDA when no gradient is needed and torch.compile is not tracing."""
     check_choice("backend", backend, BACKENDS)
     if not isinstance(x, Tensor) or x.dtype not in FLOAT_DTYPES or x.dim() < 1 or x.shape[-1] % 2:
         raise ValueError("x must be a floating-point (..., 2 Hid) tensor with an even last dim; got "
                          + (f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__))
+    if bias is not None and (not isinstance(bias, Tensor) or tuple(bias.shape) != (x.shape[-1],)):
+        raise ValueError(f"bias must be ({x.shape[-1]},) for x with a last dim of {x.shape[-1]}; got "
+                         + (f"{tuple(bias.shape)}" if isinstance(bias, Tensor) else type(bias).__name__))
     from .triton import MAX_GATE_WIDTH
 
-    hidden = x.shape[-1] // 2
-    needs_grad = torch.is_grad_enabled() and x.requires_grad
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, bias))
     wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not needs_grad
                                      and not torch.compiler.is_compiling())
-    reason = (_triton_unsupported_reason(x, x.dtype, hidden, MAX_GATE_WIDTH)
+    reason = (_triton_unsupported_reason(x, x.dtype, x.shape[-1] // 2, MAX_GATE_WIDTH)
               or ("its kernel has no backward (it serves inference)" if needs_grad else None)) if wanted else None
-    if not wanted or _unavailable(backend, reason):
-        return F.gelu(x[..., :hidden]) * x[..., hidden:]
-    from .triton import gelu_gate_triton
+    return "torch" if not wanted or _unavailable(backend, reason) else "triton"
 
-    return gelu_gate_triton(x)
+
+def gelu_gate(x: Tensor, bias: Tensor | None = None, backend: str = "auto") -> Tensor:
+    """gelu(a) * v (exact GELU) of y = x + bias (bias (2 Hid,) or None), a = y[..., :Hid], v = y[..., Hid:]:
+    x (..., 2 Hid) -> (..., Hid).
+
+    backend "triton": one kernel that reads each row once and adds the bias on the way (no autograd); "torch":
+    PyTorch ops; "auto": see gelu_gate_backend. On a channels-last map's channels PyTorch runs two strided
+    elementwise kernels and keeps gelu(a) between them, and a conv's bias is one more pass (a broadcast add).
+    """
+    if gelu_gate_backend(x, bias, backend) == "triton":
+        from .triton import gelu_gate_triton
+
+        return gelu_gate_triton(x, None if bias is None else bias.to(x.dtype))
+    y = x if bias is None else x + bias
+    hidden = x.shape[-1] // 2
+    return F.gelu(y[..., :hidden]) * y[..., hidden:]
 
 
 def norm_mlp(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor, fc1_bias: Tensor,

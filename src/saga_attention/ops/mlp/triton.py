@@ -76,20 +76,24 @@ def _launch(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_w
 
 
 @triton.jit
-def _gelu_gate_kernel(x_ptr, out_ptr, M, HID: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_H: tl.constexpr):
+def _gelu_gate_kernel(x_ptr, b_ptr, out_ptr, M, HID: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr,
+                      BLOCK_H: tl.constexpr):
     rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.arange(0, BLOCK_H)
     mask = (rows < M)[:, None] & (cols < HID)[None, :]
     gate_ptrs = x_ptr + rows[:, None] * (2 * HID) + cols[None, :]  # (BLOCK_M, BLOCK_H): the first half of each row
     gate = tl.load(gate_ptrs, mask=mask, other=0.0).to(tl.float32)
     value = tl.load(gate_ptrs + HID, mask=mask, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        gate += tl.load(b_ptr + cols, mask=cols < HID, other=0.0).to(tl.float32)[None, :]
+        value += tl.load(b_ptr + HID + cols, mask=cols < HID, other=0.0).to(tl.float32)[None, :]
     tl.store(out_ptr + rows[:, None] * HID + cols[None, :], (_gelu(gate) * value).to(out_ptr.dtype.element_ty),
              mask=mask)
 
 
-def gelu_gate_triton(x: Tensor) -> Tensor:
-    """gelu(x[..., :Hid]) * x[..., Hid:] for x (..., 2 Hid), Hid <= MAX_GATE_WIDTH: (..., Hid) in x's dtype,
-    contiguous; no autograd. Each program reads BLOCK_M whole rows, once."""
+def gelu_gate_triton(x: Tensor, bias: Tensor | None) -> Tensor:
+    """gelu(a) * v of y = x + bias, a = y[..., :Hid], v = y[..., Hid:], for x (..., 2 Hid), Hid <= MAX_GATE_WIDTH:
+    (..., Hid) in x's dtype, contiguous; no autograd. Each program reads BLOCK_M whole rows, once."""
     from ..saga.triton import interpreting
 
     hidden = x.shape[-1] // 2
@@ -97,8 +101,9 @@ def gelu_gate_triton(x: Tensor) -> Tensor:
     out = torch.empty((rows.shape[0], hidden), dtype=x.dtype, device=x.device)
     block_h = max(16, triton.next_power_of_2(hidden))
     block_m = 16 if interpreting() else max(1, 4096 // block_h)
-    _gelu_gate_kernel[(triton.cdiv(rows.shape[0], block_m),)](rows, out, rows.shape[0], HID=hidden,
-                                                              BLOCK_M=block_m, BLOCK_H=block_h, num_warps=4)
+    _gelu_gate_kernel[(triton.cdiv(rows.shape[0], block_m),)](
+        rows, rows if bias is None else bias.contiguous(), out, rows.shape[0], HID=hidden, HAS_BIAS=bias is not None,
+        BLOCK_M=block_m, BLOCK_H=block_h, num_warps=4)
     return out.view(*x.shape[:-1], hidden)
 
 
