@@ -52,18 +52,3 @@ def test_retinexformer_matches_the_published_size_and_cost():
         model(torch.rand(1, 3, 256, 256))
     macs = counter.get_total_flops() / 2
     assert abs(macs / 16.7e9 - 1) < 0.05, macs          # the published 15.57 G counts in units of 2^30
-
-
-def test_add_maps_is_the_plain_sum_in_any_layout():
-    from saga_attention.models.llie import add_maps
-
-    last = torch.channels_last
-    x, y = torch.randn(2, 5, 4, 3), torch.randn(2, 5, 4, 3)
-    for a, b in [(x, y), (x.contiguous(memory_format=last), y.contiguous(memory_format=last)),
-                 (x.contiguous(memory_format=last), y)]:
-        out = add_maps(a, b)
-        assert torch.equal(out, x + y)
-        assert out.is_contiguous(memory_format=last) == a.is_contiguous(memory_format=last)
-    tokens = torch.randn(1, 12, 5)      # a map made from tokens: (B, N, C) -> (B, C, H, W), as the mixers give it
-    as_map = tokens.transpose(1, 2).unflatten(-1, (4, 3))
-    assert torch.equal(add_maps(x[:1].contiguous(memory_format=last), as_map), x[:1] + as_map)

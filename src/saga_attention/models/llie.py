@@ -40,17 +40,6 @@ def to_map(t: Tensor, hw: tuple[int, int]) -> Tensor:
     return t.transpose(1, 2).unflatten(-1, hw)
 
 
-def add_maps(x: Tensor, y: Tensor) -> Tensor:
-    """x + y of two (B, C, H, W) maps. Channels-last ones are added as (pixels, C) rows: on the 4-D views PyTorch's
-    CUDA add took its strided (unvectorised) kernel, about 6x below bandwidth on an H200."""
-    last = torch.channels_last
-    if x.shape != y.shape or not (x.is_contiguous(memory_format=last) and y.is_contiguous(memory_format=last)):
-        return x + y
-    b, c, h, w = x.shape
-    rows = x.permute(0, 2, 3, 1).reshape(-1, c) + y.permute(0, 2, 3, 1).reshape(-1, c)  # (B*H*W, C)
-    return rows.view(b, h, w, c).permute(0, 3, 1, 2)
-
-
 class ChannelNorm(nn.LayerNorm):
     """LayerNorm over the channels of a (B, C, H, W) map (in place for channels-last maps; in inference on CUDA
     the narrow-row kernel of ops/norm)."""
@@ -162,13 +151,13 @@ class RestorationBlock(nn.Module):
         self.norm2, self.ffn = ChannelNorm(dim), GatedFeedForward(dim, hidden)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = add_maps(x, self.mixer(self.norm1(x)))
-        return add_maps(x, self.ffn(self.norm2(x)))
+        x = x + self.mixer(self.norm1(x))
+        return x + self.ffn(self.norm2(x))
 
     def forward_state(self, x: Tensor, state: tuple[Tensor, Tensor]) -> Tensor:
         """forward() of a band of rows given the whole map's mixer state (exact `halo()` rows from cut edges)."""
-        x = add_maps(x, self.mixer.forward_state(self.norm1(x), state))
-        return add_maps(x, self.ffn(self.norm2(x)))
+        x = x + self.mixer.forward_state(self.norm1(x), state)
+        return x + self.ffn(self.norm2(x))
 
     def halo(self) -> int:
         return self.mixer.halo() + self.ffn.dw.kernel_size[0] // 2
