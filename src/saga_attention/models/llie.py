@@ -127,7 +127,7 @@ def build_mixer(mixer: str, dim: int, num_heads: int, options: dict[str, Any]) -
 class GatedFeedForward(nn.Module):
     """1x1 conv to 2 x hidden, depth-wise 3x3, GELU gate, 1x1 back (Restormer's GDFN). The gate reads each pixel's
     2 x hidden channels in place (ops/mlp gelu_gate: one kernel on CUDA in inference, which also adds the
-    depth-wise conv's bias: cuDNN leaves that to a broadcast add, 20% of saga_llie_small's GPU time)."""
+    depth-wise conv's bias: cuDNN leaves that to a broadcast add, 9.9 of 101 ms at 2160x2160 on an H200)."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
