@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -49,8 +50,9 @@ def main() -> None:
             model, seed = pending.pop(0)
             run = out / "runs" / f"{model}-seed{seed}"
             log = open(out / "runs" / f"{model}-seed{seed}.log", "w")
+            env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.parallel))}
             running.append((model, seed, run, subprocess.Popen(command(model, seed, run, args), stdout=log,
-                                                               stderr=subprocess.STDOUT), time.time()))
+                                                               stderr=subprocess.STDOUT, env=env), time.time()))
         time.sleep(2)
         for item in [r for r in running if r[3].poll() is not None]:
             running.remove(item)
