@@ -52,3 +52,15 @@ def test_retinexformer_matches_the_published_size_and_cost():
         model(torch.rand(1, 3, 256, 256))
     macs = counter.get_total_flops() / 2
     assert abs(macs / 16.7e9 - 1) < 0.05, macs          # the published 15.57 G counts in units of 2^30
+
+
+def test_pointwise_conv_is_the_1x1_conv_in_either_layout():
+    from saga_attention.models.llie import PointwiseConv
+
+    conv = PointwiseConv(6, 10)
+    x = torch.randn(2, 6, 5, 7)
+    ref = torch.nn.functional.conv2d(x, conv.weight, conv.bias)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        out = conv(x.contiguous(memory_format=layout))
+        assert torch.allclose(out, ref, atol=1e-6)
+        assert out.is_contiguous(memory_format=layout)

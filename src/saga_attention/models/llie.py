@@ -40,6 +40,19 @@ def to_map(t: Tensor, hw: tuple[int, int]) -> Tensor:
     return t.transpose(1, 2).unflatten(-1, hw)
 
 
+class PointwiseConv(nn.Conv2d):
+    """A 1x1 conv. On a channels-last map it runs as a matrix product over the (pixels, C) rows, whose bias
+    cuBLAS adds in the product (cuDNN's 1x1 conv added it in a separate strided pass over the map)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not x.is_contiguous(memory_format=torch.channels_last):
+            return super().forward(x)
+        return F.linear(x.permute(0, 2, 3, 1), self.weight.flatten(1), self.bias).permute(0, 3, 1, 2)
+
+
 class ChannelNorm(nn.LayerNorm):
     """LayerNorm over the channels of a (B, C, H, W) map (in place for channels-last maps; in inference on CUDA
     the narrow-row kernel of ops/norm)."""
@@ -56,9 +69,9 @@ class ChannelAttention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
-        self.qkv = nn.Conv2d(dim, 3 * dim, 1)
+        self.qkv = PointwiseConv(dim, 3 * dim)
         self.qkv_dw = depthwise_conv(3 * dim, 3)
-        self.proj = nn.Conv2d(dim, dim, 1)
+        self.proj = PointwiseConv(dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
@@ -131,9 +144,9 @@ class GatedFeedForward(nn.Module):
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
-        self.inp = nn.Conv2d(dim, 2 * hidden, 1)
+        self.inp = PointwiseConv(dim, 2 * hidden)
         self.dw = depthwise_conv(2 * hidden, 3)
-        self.out = nn.Conv2d(hidden, dim, 1)
+        self.out = PointwiseConv(hidden, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.inp(x)
@@ -194,9 +207,9 @@ class LowLightNet(nn.Module):
         self.encoders = nn.ModuleList(level(i, depths[i]) for i in range(2))
         self.downs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1) for i in range(2))
         self.bottleneck = level(2, depths[2])
-        self.ups = nn.ModuleList(nn.Sequential(nn.Conv2d(widths[i + 1], 4 * widths[i], 1), nn.PixelShuffle(2))
+        self.ups = nn.ModuleList(nn.Sequential(PointwiseConv(widths[i + 1], 4 * widths[i]), nn.PixelShuffle(2))
                                  for i in range(2))
-        self.fuse = nn.ModuleList(nn.Conv2d(2 * widths[i], widths[i], 1) for i in range(2))
+        self.fuse = nn.ModuleList(PointwiseConv(2 * widths[i], widths[i]) for i in range(2))
         self.decoders = nn.ModuleList(level(i, depths[i]) for i in range(2))
         self.head = nn.Conv2d(dim, in_chans, 3, padding=1)
         self.multiple = 4 * (WINDOW if mixer == "window" else 1)
