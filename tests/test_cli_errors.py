@@ -58,6 +58,7 @@ CASES = [
     (["bench", "--models", "pvt_tiny:num_clases=3", "--device", "cpu"], "has no option 'num_clases'"),
     (["bench", "--models", "pvt_tiny:compile=true", "--device", "cpu"], "compile is a setting of the run"),
     (["bench", "--models", "saga_pvt_tiny:feature_map=bad", "--device", "cpu"], "feature_map must be one of"),
+    (["train", "model=pvt_tiny:dwc_kernel_size=4"], "dwc_kernel_size must be 0"),
     (["bench", "--models", ",", "--device", "cpu"], "no models given"),
     (["rank", "nothere"], "unknown model 'nothere'"),
     (["models", "--task", "segment"], "--task must be one of classify"),

@@ -29,6 +29,20 @@ def test_softmax_impls_agree():
     torch.testing.assert_close(sdpa(x, 8, 8), math(x, 8, 8), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("sr_ratio", [1, 2])
+def test_softmax_local_branch_adds_the_dwc_of_v(sr_ratio):
+    """dwc_kernel_size=3: PVT's softmax plus the depth-wise conv of v that the linear kinds carry (issue 15)."""
+    plain = SoftmaxAttention(32, 4, sr_ratio=sr_ratio)
+    local = SoftmaxAttention(32, 4, sr_ratio=sr_ratio, dwc_kernel_size=3)
+    assert local.load_state_dict(plain.state_dict(), strict=False).missing_keys == ["dwc.conv.weight", "dwc.conv.bias"]
+    x = torch.randn(2, 48, 32)
+    _, kv, _, kv_hw = local.project(x, 6, 8)
+    attn = plain.attend(*local.project(x, 6, 8)[:3], 6, 8, kv_hw)
+    torch.testing.assert_close(local(x, 6, 8), local.proj(attn + local.dwc(kv[1], kv_hw, (6, 8))))
+    local(x, 6, 8).square().mean().backward()
+    assert local.dwc.conv.weight.grad.abs().sum() > 0
+
+
 def test_saga_layer_is_the_op_plus_dwc():
     """The fused projection is split as q, k, v, g_k, g_v and fed to the op; DWC acts on raw v."""
     layer = SAGAAttention(24, 3)
@@ -94,6 +108,7 @@ def test_focused_attention_survives_fp16_magnitudes():
         (lambda: build_attention("linear", 32, 4, 0), "sr_ratio must be an integer >= 1"),
         (lambda: build_attention("saga", 32, 4, attn_drop=0.1), "attn_drop applies to softmax attention only"),
         (lambda: build_attention("softmax", 32, 4, impl="flash3"), "impl must be one of"),
+        (lambda: build_attention("softmax", 32, 4, dwc_kernel_size=4), "odd kernel size"),
         (lambda: build_attention("saga", 32, 4, gate_source="mlp"), "gate_source must be one of"),
         (lambda: build_attention("saga", 32, 4, gate_granularity="token"), "gate_granularity must be one of"),
         (lambda: build_attention("saga", 32, 4, feature_map="exp"), "feature_map must be one of"),

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models import ModelSpec, create_model, model_config, parse_model_spec
+from ..models import ModelSpec, check_buildable, create_model, model_config, parse_model_spec
 from ..ops.saga.inputs import check_choice
 from .measure import environment, is_out_of_memory, peak_memory_mib, time_ms
 
@@ -180,16 +180,6 @@ def bench_limited(time_limit: float, *args) -> dict[str, Any]:
         child.join()
 
 
-def _check_buildable(spec: ModelSpec) -> None:
-    """Build the model on the meta device (no memory, no time), so a bad option value is a ValueError before any
-    cell runs or anything is written; what meta tensors cannot build is left to the real run."""
-    try:
-        with torch.device("meta"):
-            create_model(spec)
-    except (NotImplementedError, RuntimeError):
-        pass
-
-
 def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: Iterable[int],
               dtypes: Iterable[str], device: str | torch.device, modes: Iterable[str],
               warmup: int = 3, repeats: int = 10, progress: bool = True,
@@ -208,7 +198,7 @@ def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: 
     if not all(isinstance(b, int) and b > 0 for b in batches):
         raise ValueError(f"batch sizes must be positive integers; got {batches}")
     for spec in models:
-        _check_buildable(parse_bench_entry(spec)[0])
+        check_buildable(parse_bench_entry(spec)[0])
     for mode in modes:
         check_choice("mode", mode, MODES)
     for dtype in dtypes:

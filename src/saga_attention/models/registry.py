@@ -12,6 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import torch
 from torch import nn
 
 from ..settings import coerce, parse_value, short
@@ -159,3 +160,13 @@ def create_model(name: str | ModelSpec, pretrained: bool = False, checkpoint_pat
     for path in filter(None, (weights, checkpoint_path)):
         load_checkpoint(model, path)
     return model
+
+
+def check_buildable(spec: str | ModelSpec) -> None:
+    """Build the model on the meta device (no memory, no time), so that a bad option value is a ValueError before
+    anything runs or is written; what meta tensors cannot build is left to the real run."""
+    try:
+        with torch.device("meta"):
+            create_model(spec)
+    except (NotImplementedError, RuntimeError):
+        pass

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from ..models import ModelSpec, model_config, parse_model_spec
+from ..models import ModelSpec, check_buildable, model_config, parse_model_spec
 from ..models.registry import check_options
 from ..settings import check_fields, coerce, field_default, load_yaml, parse_value, setting, short
 from .task import TASKS, get_task
@@ -160,6 +160,11 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
                         f"{task.name}: see saga models --task {task.name}")
     if not problems:
         problems = task.check(config)
+    if not problems:
+        try:
+            check_buildable(spec)       # a bad option value, before any data is made or written
+        except ValueError as err:
+            problems.append(str(err))
     if problems:
         raise ValueError("; ".join(problems))
     engine.model = str(spec)
