@@ -3,6 +3,11 @@
   python benchmarks/accuracy_study.py sweep RUNS      # GPU: every model's lr, tuned on training images held out
   python benchmarks/accuracy_study.py table           # anywhere: lr.json, tables and verdicts from RESULTS
   python benchmarks/accuracy_study.py study RUNS      # GPU: 3 seeds per model and task at its lr, ablations, ranks
+  python benchmarks/accuracy_study.py diagnose RUNS   # GPU: the sweep's questions left open (below); runs go to sweep/
+
+`diagnose` runs as the sweep does: every model at the lrs below the sweep's (each model that learned preferred the
+smallest lr tried), and softmax, PVT's and global, with the linear kinds' local branch (`dwc_kernel_size=3`) at
+every lr: are the softmax models at chance for want of a local prior? A longer schedule: `--extra epochs=45`.
 
 Equal budget for every model: RECIPE (64x64, 20,000 training and 4,000 validation images of data seed 0,
 15 epochs of batch 128, the `procedural` preset otherwise). The sweep trains on 16,000 of the training images
@@ -31,6 +36,9 @@ ABLATIONS = {**GATE_BIAS, "saga_ungated": "saga_pvt_tiny:normalizer=ungated",   
 STUDY_NAMES = {**NAMES, "saga_bias2": "SAGA, gate bias 2", "saga_ungated": "SAGA, ungated normaliser",
                "saga_headgate": "SAGA, per-head gates", "saga_novaluegate": "SAGA, no value gate"}
 LRS = (1e-3, 3e-3, 1e-2)        # the peak lr for a batch of 512; the classifier scales it by 128/512
+LOW_LRS = (1e-4, 3e-4)          # diagnose: below the sweep's
+DIAGNOSIS = {"pvt_dwc": "pvt_tiny:dwc_kernel_size=3", "global_dwc": "global_pvt_tiny:dwc_kernel_size=3"}
+STUDY_NAMES.update(pvt_dwc="softmax (PVT) + local branch", global_dwc="softmax, global + local branch")
 SEEDS = (0, 1, 2)
 HOLDOUT = 4000
 RECIPE = ["img_size=64", "epochs=15", "batch_size=128", "train_size=20000", "val_size=4000", "data_seed=0",
@@ -38,13 +46,21 @@ RECIPE = ["img_size=64", "epochs=15", "batch_size=128", "train_size=20000", "val
 
 
 def spec(label: str) -> str:
-    return ABLATIONS.get(label, label)
+    return {**ABLATIONS, **DIAGNOSIS}.get(label, label)
 
 
-def sweep_jobs(recipe: list[str]) -> list[tuple[str, list[str]]]:
+def sweep_jobs(recipe: list[str], runs: list[tuple[str, float]] | None = None) -> list[tuple[str, list[str]]]:
+    """Trainings scored on the held-out training images, seed 0: every (label, lr) of `runs` on every task (default:
+    every model at every lr of LRS)."""
+    runs = runs or [(label, lr) for label in MODELS for lr in LRS]
     return [(f"{task}-{label}-lr{lr:g}", [f"data={task}", f"model={spec(label)}", f"lr={lr:g}", f"holdout={HOLDOUT}",
                                           "seed=0", *recipe])
-            for task in TASKS for label in MODELS for lr in LRS]
+            for task in TASKS for label, lr in runs]
+
+
+def diagnose_runs() -> list[tuple[str, float]]:
+    return [(label, lr) for label in MODELS for lr in LOW_LRS] + \
+        [(label, lr) for label in DIAGNOSIS for lr in (*LOW_LRS, *LRS)]
 
 
 def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]], ablations: bool) -> list[tuple[str, list[str]]]:
@@ -98,13 +114,14 @@ def tuned_lrs(sweep: Path) -> tuple[dict[str, dict[str, float]], str]:
     for summary in sorted(sweep.glob("*/summary.json")):
         task, label, lr = summary.parent.name.split("-")
         scores.setdefault(task, {}).setdefault(label, {})[float(lr[2:])] = json.loads(summary.read_text())["best_top1"]
-    lines = ["| task | model | " + " | ".join(f"lr {lr:g}" for lr in LRS) + " | chosen |", "|---|---|" + "---|" * (len(LRS) + 1)]
+    grid = sorted({lr for models in scores.values() for runs in models.values() for lr in runs})
+    lines = ["| task | model | " + " | ".join(f"lr {lr:g}" for lr in grid) + " | chosen |", "|---|---|" + "---|" * (len(grid) + 1)]
     best = {}
     for task, models in scores.items():
         for label in (n for n in STUDY_NAMES if n in models):
             runs = models[label]
             best.setdefault(task, {})[label] = max(runs, key=runs.get)
-            cells = " | ".join(f"{runs[lr]:.2f}" if lr in runs else "-" for lr in LRS)
+            cells = " | ".join(f"{runs[lr]:.2f}" if lr in runs else "-" for lr in grid)
             lines.append(f"| {task} | {STUDY_NAMES[label]} | {cells} | {best[task][label]:g} |")
     return best, "\n".join(lines) + "\n"
 
@@ -149,7 +166,7 @@ def table(results: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=("sweep", "study", "table"))
+    parser.add_argument("step", choices=("sweep", "diagnose", "study", "table"))
     parser.add_argument("runs", nargs="?", type=Path, help="where the GPU steps write their run folders")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the committed results (table; study's lr.json)")
     parser.add_argument("--slots", type=int, default=16, help="trainings at a time on each GPU")
@@ -166,9 +183,10 @@ def main() -> None:
                      f"{args.results / 'sweep'}, then `table`")
     args.runs.mkdir(parents=True, exist_ok=True)
     recipe = RECIPE + args.extra
-    if args.step == "sweep":
+    if args.step in ("sweep", "diagnose"):
         make_data(recipe, ["train"])
-        return run_jobs(sweep_jobs(recipe), args.runs, args.slots, args.deadline)
+        jobs = sweep_jobs(recipe, diagnose_runs() if args.step == "diagnose" else None)
+        return run_jobs(jobs, args.runs, args.slots, args.deadline)
     make_data(recipe, ["train", "val"])
     lrs = json.loads((args.results / "lr.json").read_text())
     run_jobs(study_jobs(recipe, lrs, not args.no_ablations), args.runs, args.slots, args.deadline)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 15 on nvidia-h200-x2: one step of benchmarks/accuracy_study.py (STEP=sweep or STEP=study), its trainings
-# side by side on both GPUs, with GPU use sampled every 10 s. Everything lands in $OUT/issue15-$STEP.tar.
+# Issue 15 on one or more GPUs: one step of benchmarks/accuracy_study.py (STEP=sweep, diagnose or study), its trainings
+# side by side on every GPU, with GPU use sampled every 10 s. Everything lands in $OUT/issue15-$STEP.tar.
 # Usage (repository root): STEP=sweep SLOTS=18 DEADLINE=300 bash benchmarks/issue15_gpu.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
