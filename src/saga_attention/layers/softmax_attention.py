@@ -19,7 +19,8 @@ class SoftmaxAttention(AttentionBase):
     """
 
     def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0, impl: str = "sdpa", dwc_kernel_size: int = 0) -> None:
+                 attn_drop: float = 0.0, proj_drop: float = 0.0, impl: str = "sdpa",
+                 dwc_kernel_size: int = 0) -> None:
         super().__init__(dim, num_heads, sr_ratio, qkv_bias, proj_drop, kv_widths=(dim, dim))
         if impl not in SOFTMAX_IMPLS:
             raise ValueError(f"impl must be one of {SOFTMAX_IMPLS}; got {impl!r}")

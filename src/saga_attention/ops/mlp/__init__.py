@@ -11,6 +11,8 @@ from ..saga.inputs import FLOAT_DTYPES, check_choice
 from .reference import norm_mlp_reference, norm_mlp_torch
 
 BACKENDS = ("auto", "torch", "triton")
+MAX_WIDTH = 128         # widest C the fused MLP kernel keeps in registers
+MAX_GATE_WIDTH = 4096   # widest Hid of the gate kernel
 
 __all__ = ["BACKENDS", "gelu_gate", "gelu_gate_backend", "norm_mlp", "norm_mlp_reference"]
 
@@ -71,8 +73,6 @@ def gelu_gate_backend(x: Tensor, bias: Tensor | None = None, backend: str = "aut
     if bias is not None and (not isinstance(bias, Tensor) or tuple(bias.shape) != (x.shape[-1],)):
         raise ValueError(f"bias must be ({x.shape[-1]},) for x with a last dim of {x.shape[-1]}; got "
                          + (f"{tuple(bias.shape)}" if isinstance(bias, Tensor) else type(bias).__name__))
-    from .triton import MAX_GATE_WIDTH
-
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, bias))
     wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not needs_grad
                                      and not torch.compiler.is_compiling())
@@ -118,8 +118,6 @@ def norm_mlp(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_
     weights = (norm_weight, norm_bias, fc1_weight, fc1_bias, fc2_weight, fc2_bias)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *weights))
     wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not needs_grad)
-    from .triton import MAX_WIDTH
-
     reason = _triton_unsupported_reason(x, dtype, x.shape[-1], MAX_WIDTH) if wanted else None
     if not wanted or _unavailable(backend, reason):
         return norm_mlp_torch(x, norm_weight, norm_bias, eps, fc1_weight, fc1_bias, fc2_weight, fc2_bias,

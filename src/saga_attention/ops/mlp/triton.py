@@ -19,8 +19,6 @@ from torch import Tensor
 from ..eager import eager_function, op_for_mode
 from ..norm.triton import normalized_rows
 
-MAX_WIDTH = 128   # widest C the kernel keeps in registers
-MAX_GATE_WIDTH = 4096  # widest Hid of the gate kernel
 KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
@@ -92,8 +90,8 @@ def _gelu_gate_kernel(x_ptr, b_ptr, out_ptr, M, HID: tl.constexpr, HAS_BIAS: tl.
 
 
 def gelu_gate_triton(x: Tensor, bias: Tensor | None) -> Tensor:
-    """gelu(a) * v of y = x + bias, a = y[..., :Hid], v = y[..., Hid:], for x (..., 2 Hid), Hid <= MAX_GATE_WIDTH:
-    (..., Hid) in x's dtype, contiguous; no autograd. Each program reads BLOCK_M whole rows, once."""
+    """gelu(a) * v of y = x + bias, a = y[..., :Hid], v = y[..., Hid:], for x (..., 2 Hid), Hid up to ops/mlp's
+    MAX_GATE_WIDTH: (..., Hid) in x's dtype, contiguous; no autograd. Each program reads BLOCK_M whole rows, once."""
     from ..saga.triton import interpreting
 
     hidden = x.shape[-1] // 2
@@ -160,5 +158,6 @@ NormMlpFunction = eager_function("NormMlpFunction", _launch, _setup_context, _ba
 
 def norm_mlp_triton(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor,
                     fc1_bias: Tensor, fc2_weight: Tensor, fc2_bias: Tensor) -> Tensor:
-    """The Triton backend on checked inputs (weights of one dtype, C <= MAX_WIDTH): (..., C) in that dtype."""
+    """The Triton backend on checked inputs (weights of one dtype, C up to ops/mlp's MAX_WIDTH): (..., C) in that
+    dtype."""
     return op_for_mode(norm_mlp_op, NormMlpFunction)(x, norm_weight, norm_bias, float(eps), fc1_weight, fc1_bias, fc2_weight, fc2_bias)
