@@ -150,10 +150,11 @@ class GatedFeedForward(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.inp(x)
-        bias_in_gate = gelu_gate_backend(h.permute(0, 2, 3, 1), self.dw.bias) == "triton"
+        backend = gelu_gate_backend(h.permute(0, 2, 3, 1), self.dw.bias)     # decided once: the kernel takes the bias
+        bias_in_gate = backend == "triton"
         h = self.dw(h) if not bias_in_gate else F.conv2d(h, self.dw.weight, None, padding=self.dw.padding,
                                                          groups=self.dw.groups)
-        gated = gelu_gate(h.permute(0, 2, 3, 1), self.dw.bias if bias_in_gate else None)  # (B, H, W, hidden)
+        gated = gelu_gate(h.permute(0, 2, 3, 1), self.dw.bias if bias_in_gate else None, backend)  # (B, H, W, hidden)
         return self.out(gated.permute(0, 3, 1, 2))
 
 
