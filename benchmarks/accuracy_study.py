@@ -5,9 +5,9 @@
   python benchmarks/accuracy_study.py study RUNS      # GPU: 3 seeds per model and task at its lr, ablations, ranks
   python benchmarks/accuracy_study.py diagnose RUNS   # GPU: the sweep's questions left open (below); runs go to sweep/
 
-`diagnose` runs as the sweep does: every model at the lrs below the sweep's (each model that learned preferred the
-smallest lr tried), and softmax, PVT's and global, with the linear kinds' local branch (`dwc_kernel_size=3`) at
-every lr: are the softmax models at chance for want of a local prior? A longer schedule: `--extra epochs=45`.
+`diagnose` runs as the sweep does: softmax, PVT's and global, with the linear kinds' local branch
+(`dwc_kernel_size=3`) at 1e-4, 3e-4 and 1e-3 (are the softmax models at chance for want of a local prior?), then every
+model at the lrs below the sweep's (each model that learned preferred the smallest lr tried): 32 trainings. A longer schedule: `--extra epochs=45`.
 
 Equal budget for every model: RECIPE (64x64, 20,000 training and 4,000 validation images of data seed 0,
 15 epochs of batch 128, the `procedural` preset otherwise). The sweep trains on 16,000 of the training images
@@ -55,12 +55,13 @@ def sweep_jobs(recipe: list[str], runs: list[tuple[str, float]] | None = None) -
     runs = runs or [(label, lr) for label in MODELS for lr in LRS]
     return [(f"{task}-{label}-lr{lr:g}", [f"data={task}", f"model={spec(label)}", f"lr={lr:g}", f"holdout={HOLDOUT}",
                                           "seed=0", *recipe])
-            for task in TASKS for label, lr in runs]
+            for label, lr in runs for task in TASKS]
 
 
 def diagnose_runs() -> list[tuple[str, float]]:
-    return [(label, lr) for label in MODELS for lr in LOW_LRS] + \
-        [(label, lr) for label in DIAGNOSIS for lr in (*LOW_LRS, *LRS)]
+    """The local-branch question first (at the lrs where the models that learned did best), then the lower lrs."""
+    return [(label, lr) for label in DIAGNOSIS for lr in (*LOW_LRS, LRS[0])] + \
+        [(label, lr) for label in MODELS for lr in LOW_LRS]
 
 
 def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]], ablations: bool) -> list[tuple[str, list[str]]]:
