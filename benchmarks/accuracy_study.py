@@ -4,10 +4,13 @@
   python benchmarks/accuracy_study.py table           # anywhere: lr.json, tables and verdicts from RESULTS
   python benchmarks/accuracy_study.py study RUNS      # GPU: 3 seeds per model and task at its lr, ablations, ranks
   python benchmarks/accuracy_study.py diagnose RUNS   # GPU: the sweep's questions left open (below); runs go to sweep/
+  python benchmarks/accuracy_study.py update RUNS     # GPU: what the committed results lack, into RUNS/{sweep,study}
 
 `diagnose` runs as the sweep does: softmax, PVT's and global, with the linear kinds' local branch
 (`dwc_kernel_size=3`) at 1e-4, 3e-4 and 1e-3 (are the softmax models at chance for want of a local prior?), then every
-model at the lrs below the sweep's (each model that learned preferred the smallest lr tried): 32 trainings. A longer schedule: `--extra epochs=45`.
+model at the lrs below the sweep's (each model that learned preferred the smallest lr tried): 32 trainings. A longer
+schedule: `--extra epochs=45`. `update` runs, in one pool, the sweep and diagnose trainings missing from the committed
+sweep/ and the study trainings missing from study/ or run there at an lr other than lr.json's (run `table` first).
 
 Equal budget for every model: RECIPE (64x64, 20,000 training and 4,000 validation images of data seed 0,
 15 epochs of batch 128, the `procedural` preset otherwise). The sweep trains on 16,000 of the training images
@@ -37,7 +40,7 @@ STUDY_NAMES = {**NAMES, "saga_bias2": "SAGA, gate bias 2", "saga_ungated": "SAGA
                "saga_headgate": "SAGA, per-head gates", "saga_novaluegate": "SAGA, no value gate"}
 LRS = (1e-3, 3e-3, 1e-2)        # the peak lr for a batch of 512; the classifier scales it by 128/512
 LOW_LRS = (1e-4, 3e-4)          # diagnose: below the sweep's
-DIAGNOSIS = {"pvt_dwc": "pvt_tiny:dwc_kernel_size=3", "global_dwc": "global_pvt_tiny:dwc_kernel_size=3"}
+DIAGNOSIS = {"global_dwc": "global_pvt_tiny:dwc_kernel_size=3", "pvt_dwc": "pvt_tiny:dwc_kernel_size=3"}
 STUDY_NAMES.update(pvt_dwc="softmax (PVT) + local branch", global_dwc="softmax, global + local branch")
 SEEDS = (0, 1, 2)
 HOLDOUT = 4000
@@ -65,11 +68,23 @@ def diagnose_runs() -> list[tuple[str, float]]:
 
 
 def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]], ablations: bool) -> list[tuple[str, list[str]]]:
-    """Every model at its tuned lr; SAGA's options at SAGA's, the gate bias at every seed, the others at seed 0."""
+    """Every model and softmax reference at its tuned lr; SAGA's options at SAGA's, the gate bias at every seed, the
+    others at seed 0."""
     return [(f"{task}-{label}-seed{seed}", [f"data={task}", f"model={spec(label)}",
                                             f"lr={lrs[task].get(label, lrs[task]['saga_pvt_tiny']):g}",
                                             f"seed={seed}", *recipe])
-            for seed in SEEDS for task in TASKS for label in [*MODELS, *(ABLATIONS if seed == 0 and ablations else GATE_BIAS)]]
+            for seed in SEEDS for task in TASKS
+            for label in [*MODELS, *DIAGNOSIS, *(ABLATIONS if seed == 0 and ablations else GATE_BIAS)]]
+
+
+def missing(jobs: list[tuple[str, list[str]]], committed: Path) -> list[tuple[str, list[str]]]:
+    """The jobs without a committed run folder of the same name and lr."""
+    def done(name: str, args: list[str]) -> bool:
+        config = committed / name / "config.yaml"
+        lr = float(next(a for a in args if a.startswith("lr="))[3:])
+        return (committed / name / "summary.json").is_file() and any(
+            line.startswith("lr:") and float(line[3:]) == lr for line in config.read_text().splitlines())
+    return [job for job in jobs if not done(*job)]
 
 
 def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int, deadline: float) -> None:
@@ -142,6 +157,8 @@ def verdicts(table: dict) -> str:
         gap = mean[top] - mean["global_pvt_tiny"]
         out.append(f"* {task}: global softmax within 5 points of the best ({STUDY_NAMES[top]}, {mean[top]:.2f}): "
                    f"{gap:.2f} behind, {'met' if gap <= 5 else 'missed'}")
+        if "global_dwc" in mean:
+            out.append(f"* {task}: global softmax with the local branch: {mean[top] - mean['global_dwc']:.2f} behind")
         saga, focused, pvt = mean["saga_pvt_tiny"], mean["focused_pvt_tiny"], mean["pvt_tiny"]
         out.append(f"* {task}: SAGA - focused = {saga - focused:+.2f} (target >= +1: "
                    f"{'met' if saga - focused >= 1 else 'missed'}); SAGA - softmax (PVT) = {saga - pvt:+.2f} "
@@ -156,8 +173,8 @@ def table(results: Path) -> None:
     study = collect(results / "study")
     if study:
         (results / "accuracy.json").write_text(json.dumps(study, indent=2) + "\n")
-        models = {task: {m: r for m, r in runs.items() if m in NAMES} for task, runs in study.items()}
-        saga = {task: {m: r for m, r in runs.items() if m not in NAMES or m == "saga_pvt_tiny"}
+        models = {task: {m: r for m, r in runs.items() if m in NAMES or m in DIAGNOSIS} for task, runs in study.items()}
+        saga = {task: {m: r for m, r in runs.items() if m in ABLATIONS or m == "saga_pvt_tiny"}
                 for task, runs in study.items()}
         text += (f"\n## Accuracy, best validation top-1 (%)\n\n{markdown(models, STUDY_NAMES)}\n{verdicts(study)}"
                  f"\n## SAGA's options (at SAGA's lr)\n\n{markdown(saga, STUDY_NAMES)}")
@@ -167,7 +184,7 @@ def table(results: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=("sweep", "diagnose", "study", "table"))
+    parser.add_argument("step", choices=("sweep", "diagnose", "update", "study", "table"))
     parser.add_argument("runs", nargs="?", type=Path, help="where the GPU steps write their run folders")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the committed results (table; study's lr.json)")
     parser.add_argument("--slots", type=int, default=16, help="trainings at a time on each GPU")
@@ -179,7 +196,7 @@ def main() -> None:
         return table(args.results)
     if args.runs is None:
         parser.error(f"{args.step} needs RUNS, the folder for its run folders")
-    if args.step == "study" and not (args.results / "lr.json").is_file():
+    if args.step in ("study", "update") and not (args.results / "lr.json").is_file():
         parser.error(f"{args.results / 'lr.json'} is missing: run the sweep, copy its run folders to "
                      f"{args.results / 'sweep'}, then `table`")
     args.runs.mkdir(parents=True, exist_ok=True)
@@ -190,6 +207,15 @@ def main() -> None:
         return run_jobs(jobs, args.runs, args.slots, args.deadline)
     make_data(recipe, ["train", "val"])
     lrs = json.loads((args.results / "lr.json").read_text())
+    if args.step == "update":
+        sweep = missing(sweep_jobs(recipe) + sweep_jobs(recipe, diagnose_runs()), args.results / "sweep")
+        study = missing(study_jobs(recipe, lrs, False), args.results / "study")
+        order = [*DIAGNOSIS, *MODELS, *GATE_BIAS]                   # a model's seeds together, the references first
+        study.sort(key=lambda job: order.index(job[0].split("-")[1]))
+        for folder in ("sweep", "study"):
+            (args.runs / folder).mkdir(exist_ok=True)
+        return run_jobs([(f"study/{n}", a) for n, a in study] + [(f"sweep/{n}", a) for n, a in sweep],
+                        args.runs, args.slots, args.deadline)
     run_jobs(study_jobs(recipe, lrs, not args.no_ablations), args.runs, args.slots, args.deadline)
     for task in TASKS:
         subprocess.run([sys.executable, "-m", "saga_attention.cli", "rank", *(str(args.runs / f"{task}-{m}-seed0")
