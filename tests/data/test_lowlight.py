@@ -73,6 +73,29 @@ def test_synthetic_pairs_fixed_for_validation_fresh_for_training(tmp_path):
     assert a[0].float().mean() < a[1].float().mean()
 
 
+def test_pair_transform_resizes_and_shuffles_both_images_alike():
+    torch.manual_seed(0)
+    photo = torch.from_numpy(_photo(1, (60, 90))).permute(2, 0, 1).float()
+    high = (photo * torch.tensor([1.0, 0.6, 0.3])[:, None, None]).to(torch.uint8)    # channels told apart by mean
+    low = high // 4
+    transform = PairTransform(crop=0, scale=(0.5, 0.8), shuffle_channels=True)
+    orders, sides = set(), set()
+    for _ in range(20):
+        low_t, high_t = transform(low, high)
+        assert low_t.dtype == high_t.dtype == torch.uint8 and low_t.shape == high_t.shape
+        assert 30 <= min(low_t.shape[-2:]) and max(low_t.shape[-2:]) <= 72        # 60 x 90 by 0.5 to 0.8, rotated
+        sides.add(tuple(low_t.shape[-2:]))
+        # the same resize, rotation, flips and channel order on both: low is still high // 4, to rounding
+        assert (low_t.float() - high_t.float() / 4).abs().max() <= 1.5
+        means = high_t.float().mean((1, 2))
+        orders.add(tuple(int((high.float().mean((1, 2)) - m).abs().argmin()) for m in means))
+    assert len(orders) > 1 and len(sides) > 1
+    off = PairTransform(crop=0, augment=False, scale=(0.5, 0.8), shuffle_channels=True)(low, high)
+    assert torch.equal(off[1], high)                                     # validation: nothing changes
+    with pytest.raises(ValueError, match="scale"):
+        PairTransform(scale=(0.5, 1.5))
+
+
 def test_builtin_photographs_are_colour_and_split():
     assert not set(BUILTIN_TRAIN) & set(BUILTIN_HELD_OUT) and not set(BUILTIN_VAL) & set(BUILTIN_TRAIN + BUILTIN_HELD_OUT)
     photos = builtin_photos(BUILTIN_TRAIN + BUILTIN_VAL + BUILTIN_HELD_OUT)

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -84,13 +85,25 @@ def to_tensor(image: np.ndarray) -> Tensor:
 
 
 class PairTransform:
-    """The same random crop (crop x crop, or the whole image when smaller), flips and 90-degree rotation on
-    both images of a pair; crop 0 keeps the whole image (validation)."""
+    """The same random resize (a factor drawn from `scale`, antialiased), crop (crop x crop, or the whole image
+    when smaller), flips, 90-degree rotation and, with `shuffle_channels`, order of the RGB channels on both
+    (3, H, W) uint8 images of a pair; crop 0 keeps the whole image (validation)."""
 
-    def __init__(self, crop: int = 128, augment: bool = True) -> None:
-        self.crop, self.augment = crop, augment
+    def __init__(self, crop: int = 128, augment: bool = True, scale: tuple[float, float] = (1.0, 1.0),
+                 shuffle_channels: bool = False) -> None:
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"scale is [low, high] with 0 < low <= high <= 1; got {list(scale)}")
+        self.crop, self.augment, self.scale, self.shuffle_channels = crop, augment, scale, shuffle_channels
 
     def __call__(self, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
+        if self.augment and self.scale != (1.0, 1.0):
+            factor = float(torch.empty(()).uniform_(*self.scale))
+            size = [max(1, round(n * factor)) for n in low.shape[-2:]]
+            low, high = (F.interpolate(t[None].float(), size=size, mode="bilinear", antialias=True)[0]
+                         .round().clamp(0, 255).to(torch.uint8) for t in (low, high))
+        if self.augment and self.shuffle_channels:
+            order = torch.randperm(3)
+            low, high = low[order], high[order]
         h, w = low.shape[-2:]
         if self.crop and (h > self.crop or w > self.crop):
             ch, cw = min(self.crop, h), min(self.crop, w)

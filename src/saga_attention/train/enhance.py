@@ -37,6 +37,9 @@ class EnhanceSettings:
     data: str = setting(BUILTIN, doc=f"{BUILTIN} (built-in synthetic pairs), {HELD_OUT} (evaluation only), or a "
                                      "folder: a paired layout (LOL-v1, LOL-v2, train|val/input|target) or photos")
     crop: int = setting(128, low=16, doc="training crop side (whole image where smaller)")
+    scale: list = setting([1.0, 1.0], doc="training images resized by a random factor in [low, high] (at most 1) "
+                                          "before the crop: more scales of texture from few photographs")
+    shuffle_channels: bool = setting(False, doc="training pairs' RGB channels in a random order: more colours")
     samples_per_epoch: int = setting(800, low=1, doc="training crops per epoch (the set is cycled)")
     ssim_weight: float = setting(0.0, low=0, doc="loss = L1 + ssim_weight * (1 - SSIM)")
     data_seed: int = setting(0, low=0, doc="fixes the validation pairs' darkening")
@@ -92,6 +95,9 @@ class Enhance(Task):
                 problems.append(f"{key} must be [low, high] with 0 < low <= high; got {short(pair)}")
         if s.jpeg_quality and len(s.jpeg_quality) == 2 and s.jpeg_quality[1] > 100:
             problems.append(f"jpeg_quality is at most 100; got {short(s.jpeg_quality)}")
+        if len(s.scale) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s.scale) \
+                or not 0 < s.scale[0] <= s.scale[1] <= 1:
+            problems.append(f"scale must be [low, high] with 0 < low <= high <= 1; got {short(s.scale)}")
         if s.data not in (BUILTIN, HELD_OUT) and not Path(s.data).is_dir():
             problems.append(f"data={short(s.data)} is neither {BUILTIN}, {HELD_OUT} nor a folder")
         if s.init and s.init != "pretrained":
@@ -108,7 +114,8 @@ class Enhance(Task):
     def _pairs(self, split: str) -> Dataset:
         """The training ('train') or validation ('val') pairs of `data`."""
         s, train = self.settings, split == "train"
-        transform = PairTransform(s.crop if train else 0, augment=train)
+        transform = PairTransform(s.crop if train else 0, augment=train, scale=tuple(s.scale),
+                                  shuffle_channels=s.shuffle_channels)
         fixed = None if train else s.data_seed
         if s.data in (BUILTIN, HELD_OUT):
             if s.data == HELD_OUT and train:
