@@ -64,6 +64,7 @@ CASES = [
     (["models", "--task", "segment"], "--task must be one of classify"),
     (["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     (["train", "task=enhance", "exposure=[0.5]"], "exposure must be [low, high] with 0 < low <= high"),
+    (["train", "task=enhance", "scale=[0.5,2]"], "scale must be [low, high] with 0 < low <= high <= 1"),
     (["train", "task=enhance", "data=nowhere"], "data='nowhere' is neither lowlight, lowlight-heldout nor a folder"),
     (["train", "model=saga_llie_tiny", "init=nothere.safetensors"], "init='nothere.safetensors' is neither"),
     (["train", "model=saga_llie_tiny", "data=lowlight-heldout", "workers=0"], "lowlight-heldout is for evaluation only"),
