@@ -79,11 +79,13 @@ def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]], ablations: b
 
 def missing(jobs: list[tuple[str, list[str]]], committed: Path) -> list[tuple[str, list[str]]]:
     """The jobs without a committed run folder of the same name and lr."""
+    from saga_attention.settings import load_yaml
+
     def done(name: str, args: list[str]) -> bool:
-        config = committed / name / "config.yaml"
+        run = committed / name
         lr = float(next(a for a in args if a.startswith("lr="))[3:])
-        return (committed / name / "summary.json").is_file() and any(
-            line.startswith("lr:") and float(line[3:]) == lr for line in config.read_text().splitlines())
+        return (run / "summary.json").is_file() and \
+            float(load_yaml((run / "config.yaml").read_text(), str(run / "config.yaml"))["lr"]) == lr
     return [job for job in jobs if not done(*job)]
 
 

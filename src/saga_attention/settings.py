@@ -112,6 +112,15 @@ def check_range(name: str, value: Any, meta: dict) -> str | None:
     return None
 
 
+def check_interval(name: str, pair: Any, at_most: float | None = None) -> str | None:
+    """The problem with a [low, high] setting (0 < low <= high, and high <= at_most when given), or None."""
+    numbers = len(pair) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
+    if numbers and 0 < pair[0] <= pair[1] and (at_most is None or pair[1] <= at_most):
+        return None
+    return f"{name} must be [low, high] with 0 < low <= high{'' if at_most is None else f' <= {at_most:g}'}; " \
+           f"got {short(pair)}"
+
+
 def check_fields(obj: Any) -> list[str]:
     """Every field of a dataclass instance against its type (from the default) and its `setting` checks."""
     problems = []

@@ -16,7 +16,7 @@ from ..data.cache import cache_dir
 from ..data.procedural import GENERATOR_VERSION, MAX_SIZE, MIN_SIZE
 from ..models import create_model, parse_model_spec, read_checkpoint
 from ..models.checkpoint import write_safetensors
-from ..settings import setting, short
+from ..settings import check_interval, setting, short
 from .task import Datasets, Task, register_task
 
 
@@ -87,10 +87,8 @@ class Classify(Task):
         s, problems = config.task, []
         if s.img_size % 32:
             problems.append(f"img_size must be a multiple of 32; got {s.img_size}")
-        low_high = s.crop_scale
-        if len(low_high) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in low_high) \
-                or not 0 < low_high[0] <= low_high[1] <= 1:
-            problems.append(f"crop_scale must be [low, high] with 0 < low <= high <= 1; got {short(low_high)}")
+        if problem := check_interval("crop_scale", s.crop_scale, at_most=1):
+            problems.append(problem)
         if s.data in BUILTIN:
             if s.holdout >= s.train_size:
                 problems.append(f"holdout={s.holdout} leaves no training images: train_size is {s.train_size}")

@@ -22,7 +22,7 @@ from ..data.lowlight import BUILTIN_HELD_OUT, BUILTIN_TRAIN, BUILTIN_VAL, Degrad
     Repeat, SyntheticPairs, builtin_photos, find_layout, photo_files
 from ..data import ReplaceUnreadable
 from ..models import create_model, load_checkpoint, parse_model_spec
-from ..settings import setting, short
+from ..settings import check_interval, setting, short
 from .task import Datasets, Task, register_task
 
 BUILTIN, HELD_OUT = "lowlight", "lowlight-heldout"
@@ -87,17 +87,11 @@ class Enhance(Task):
 
     @classmethod
     def check(cls, config) -> list[str]:
-        s, problems = config.task, []
-        for key in RANGES:
-            pair = getattr(s, key)
-            if len(pair) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair) \
-                    or not 0 < pair[0] <= pair[1]:
-                problems.append(f"{key} must be [low, high] with 0 < low <= high; got {short(pair)}")
+        s = config.task
+        problems = [p for p in [*(check_interval(key, getattr(s, key)) for key in RANGES),
+                                check_interval("scale", s.scale, at_most=1)] if p]
         if s.jpeg_quality and len(s.jpeg_quality) == 2 and s.jpeg_quality[1] > 100:
             problems.append(f"jpeg_quality is at most 100; got {short(s.jpeg_quality)}")
-        if len(s.scale) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s.scale) \
-                or not 0 < s.scale[0] <= s.scale[1] <= 1:
-            problems.append(f"scale must be [low, high] with 0 < low <= high <= 1; got {short(s.scale)}")
         if s.data not in (BUILTIN, HELD_OUT) and not Path(s.data).is_dir():
             problems.append(f"data={short(s.data)} is neither {BUILTIN}, {HELD_OUT} nor a folder")
         if s.init and s.init != "pretrained":
