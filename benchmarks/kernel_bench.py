@@ -115,6 +115,7 @@ def sweep_configs(b, n, h, d, dtype_name):
     for kernel, config, per_sm in trials:
         kernels.launch_config = lambda name, *dims: config if name == kernel else chosen(name, *dims)  # noqa: B023
         kernels._PROGRAMS_PER_SM = per_sm
+        kernels._kernel_flags.cache_clear()  # it caches launch_config's answers
         config_used = config or chosen("state", d, d, DTYPES[dtype_name])
         row = {"kernel": kernel or "all", **config_used, "programs_per_sm": per_sm, "D": d, "dtype": dtype_name}
         try:
@@ -126,6 +127,7 @@ def sweep_configs(b, n, h, d, dtype_name):
             row["error"] = str(err)[:200]
         rows.append(row)
     kernels.launch_config, kernels._PROGRAMS_PER_SM = chosen, programs
+    kernels._kernel_flags.cache_clear()
     return rows
 
 

@@ -32,6 +32,30 @@ def relative(x, ref):
     return ((x.double() - ref).norm() / ref.norm().clamp_min(1e-12)).item()
 
 
+def test_enhancement_blocks_and_pvt_norms_keep_their_fast_paths(monkeypatch):
+    # CUDA's pixel shuffle returns contiguous maps: a decoder block's residual adds then took the strided path
+    model = sa.create_model("saga_llie_tiny").cuda().eval().bfloat16()
+    seen = []
+    for decoder in model.decoders:
+        decoder.register_forward_pre_hook(lambda module, args: seen.append(
+            args[0].is_contiguous(memory_format=torch.channels_last)))
+    with torch.no_grad():
+        model(torch.rand(1, 3, 64, 96, device="cuda", dtype=torch.bfloat16))
+    assert seen == [True, True]
+    # PVT's LayerNorms run the narrow-row kernel in inference, and it matches F.layer_norm
+    norm = sa.layers.LayerNorm(64, eps=1e-6).cuda()
+    torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
+    x = torch.randn(4, 1000, 64, device="cuda", dtype=torch.bfloat16) * 3 + 1
+    from saga_attention.ops.norm import triton as norm_kernels
+
+    calls, kernel = [], norm_kernels.layer_norm_triton
+    monkeypatch.setattr(norm_kernels, "layer_norm_triton", lambda *args: calls.append(1) or kernel(*args))
+    with torch.no_grad():
+        ref = torch.nn.functional.layer_norm(x.float(), (64,), norm.weight, norm.bias, 1e-6)
+        assert relative(norm.bfloat16()(x), ref.double()) < 1e-2
+    assert calls == [1]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("n", [1, 63, 1000, 65537, 1048576])
 @pytest.mark.parametrize("d", [16, 32, 64, 128])

@@ -64,3 +64,15 @@ def test_pointwise_conv_is_the_1x1_conv_in_either_layout():
         out = conv(x.contiguous(memory_format=layout))
         assert torch.allclose(out, ref, atol=1e-6)
         assert out.is_contiguous(memory_format=layout)
+
+
+def test_pixel_shuffle_keeps_the_layout_and_the_values():
+    from saga_attention.models.llie import PixelShuffle
+
+    x = torch.randn(2, 12, 5, 7)
+    ref = torch.nn.functional.pixel_shuffle(x, 2)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        out = PixelShuffle(2)(x.contiguous(memory_format=layout))
+        assert torch.equal(out, ref)
+        assert out.is_contiguous(memory_format=layout)
+

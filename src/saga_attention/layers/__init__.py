@@ -1,5 +1,5 @@
 """Attention layers behind one interface, forward(x, H, W), and the blocks models are built from."""
-from .base import AttentionBase, DepthwiseConv
+from .base import AttentionBase, DepthwiseConv, LayerNorm
 from .blocks import Block, DropPath, Mlp, PatchEmbed
 from .build import ATTENTION_KINDS, build_attention
 from .linear_attention import FocusedLinearAttention, LinearAttention
@@ -13,6 +13,7 @@ __all__ = [
     "DepthwiseConv",
     "DropPath",
     "FocusedLinearAttention",
+    "LayerNorm",
     "LinearAttention",
     "Mlp",
     "PatchEmbed",

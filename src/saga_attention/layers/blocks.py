@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from ..ops.mlp import BACKENDS as MLP_BACKENDS
 from ..ops.mlp import norm_mlp
 from ..ops.saga.inputs import check_choice
+from .base import LayerNorm
 from .build import build_attention
 
 
@@ -18,7 +19,7 @@ class PatchEmbed(nn.Module):
         super().__init__()
         self.patch_size = patch_size
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.norm = LayerNorm(embed_dim, eps=1e-6)
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
         x = self.proj(x)  # (B, C, H/p, W/p)
@@ -68,7 +69,7 @@ class Block(nn.Module):
         super().__init__()
         check_choice("mlp_backend", mlp_backend, MLP_BACKENDS)
         self.mlp_backend = mlp_backend
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = LayerNorm(dim, eps=1e-6)
         self.attn = build_attention(attn_kind, dim, num_heads, sr_ratio, proj_drop=drop, **attn_kwargs)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ..layers import ATTENTION_KINDS, AttentionBase, Block, PatchEmbed
+from ..layers import ATTENTION_KINDS, AttentionBase, Block, LayerNorm, PatchEmbed
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .features import FeatureInfo, take_indices
 from .registry import ModelConfig, register_model
@@ -117,7 +117,7 @@ class PyramidVisionTransformer(nn.Module):
         if features_only:
             self.feature_info = FeatureInfo(self.feature_info, self.out_indices)
         else:
-            self.norm = nn.LayerNorm(self.num_features, eps=1e-6)
+            self.norm = LayerNorm(self.num_features, eps=1e-6)
             self.head_drop = nn.Dropout(drop_rate)
             self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         self.apply(_init_weights)
