@@ -60,15 +60,16 @@ def output_only(parts, weight, bias, hw, conv: bool):
 
 
 def sweep(parts, weight, bias, hw):
-    chosen, programs = kernels.launch_config, kernels._PROGRAMS_PER_SM
+    chosen, programs = kernels.launch_config, (kernels._PROGRAMS_PER_SM, kernels._CONV_PROGRAMS_PER_SM)
     rows = []
     for bn in (32, 64, 128):
         for warps in (4, 8):
             for stages in (1, 2, 3):
                 for per_sm in (4, 8, 16):
                     config = {"BLOCK_N": bn, "num_warps": warps, "num_stages": stages}
-                    kernels.launch_config = lambda name, *dims: config if name == "output" else chosen(name, *dims)  # noqa: B023
-                    kernels._PROGRAMS_PER_SM = per_sm
+                    kernels.launch_config = lambda name, *dims: (  # noqa: B023
+                        config if name in ("output", "output_conv") else chosen(name, *dims))  # noqa: B023
+                    kernels._PROGRAMS_PER_SM = kernels._CONV_PROGRAMS_PER_SM = per_sm
                     kernels._kernel_flags.cache_clear()
                     row = {**config, "programs_per_sm": per_sm}
                     try:
@@ -77,7 +78,7 @@ def sweep(parts, weight, bias, hw):
                     except Exception as err:  # a config that does not fit (registers, shared memory)
                         row["error"] = str(err)[:200]
                     rows.append(row)
-    kernels.launch_config, kernels._PROGRAMS_PER_SM = chosen, programs
+    kernels.launch_config, (kernels._PROGRAMS_PER_SM, kernels._CONV_PROGRAMS_PER_SM) = chosen, programs
     kernels._kernel_flags.cache_clear()
     return rows
 

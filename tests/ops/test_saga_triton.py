@@ -147,10 +147,12 @@ def test_triton_backend_refuses_what_it_cannot_take(inputs, message):
     assert sa.saga_attention(*on_device(inputs), backend="auto").shape[-1] == inputs[2].shape[-1]
 
 
-@pytest.mark.parametrize("hw,ksize,dv,dtype", [((5, 7), 3, 24, torch.float32), ((6, 4), 5, 16, torch.float16)])
-def test_local_conv_in_the_output_kernel(poisoned, hw, ksize, dv, dtype):
-    """The depth-wise conv of v added in the output kernel: against float64, forward and every gradient."""
-    n, heads = hw[0] * hw[1], 2
+@pytest.mark.parametrize("hw,ksize,dv,heads,dtype", [((5, 7), 3, 24, 2, torch.float32), ((6, 4), 5, 16, 2, torch.float16),
+                                                     ((37, 41), 3, 64, 1, torch.float16)])
+def test_local_conv_in_the_output_kernel(poisoned, hw, ksize, dv, heads, dtype):
+    """The depth-wise conv of v added in the output kernel: against float64, forward and every gradient (the last
+    case has the conv kernel's own launch on a GPU, tiles over many rows)."""
+    n = hw[0] * hw[1]
     inputs = on_device(make_inputs(2, n, n, heads, 16, dv, dtype=dtype), requires_grad=True)
     weight, bias = (t.to(DEVICE).requires_grad_() for t in (torch.randn(heads * dv, 1, ksize, ksize),
                                                              torch.randn(heads * dv)))

@@ -106,9 +106,9 @@ class SAGAAttention(LinearAttentionBase):
     def attend(self, q, kv, kv_tokens, H, W, kv_hw) -> Tensor:
         k, v = kv[0], kv[1]
         g_k, g_v = self.head_gates(kv, kv_tokens, kv_hw)
-        # The op adds the depth-wise conv of v in its output kernel, unless the conv needs upsampling or
-        # torch.compile is tracing: inductor fuses the conv's copy and add itself, and ran 2.5% faster so.
-        fused_conv = tuple(kv_hw) == (H, W) and not torch.compiler.is_compiling()
+        # The op adds the depth-wise conv of v in its output kernel (eager and compiled), unless the conv needs
+        # upsampling (sr_ratio > 1).
+        fused_conv = tuple(kv_hw) == (H, W)
         conv = self.dwc.conv
         out = saga_attention(self.split_heads(q), self.split_heads(k), self.split_heads(v), g_k, g_v,
                              self.feature_map, self.eps, self.backend, self.normalizer,

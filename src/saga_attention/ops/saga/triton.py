@@ -37,6 +37,7 @@ KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _FEATURE_CODES = {name: code for code, name in enumerate(FEATURE_MAPS)}  # relu 0, elu1 1, none 2
 _SPLIT_ALIGN = 256  # chunks of the reductions are a multiple of every BLOCK_N below
 _PROGRAMS_PER_SM = 4
+_CONV_PROGRAMS_PER_SM = 16  # the output kernel with the local conv hides its taps' load latency with more programs
 
 
 def interpreting() -> bool:
@@ -48,7 +49,8 @@ KERNELS = ("state", "output", "query_grad", "key_grad")
 
 
 def launch_config(kernel: str, block_dk: int, block_dv: int, dtype: torch.dtype) -> dict[str, int]:
-    """BLOCK_N (tokens per tile), num_warps and num_stages of one of KERNELS for padded head dims.
+    """BLOCK_N (tokens per tile), num_warps and num_stages of one of KERNELS (or "output_conv", the output kernel
+    with the local conv) for padded head dims.
 
     Chosen by the launch sweeps of benchmarks/kernel_bench.py on an H200 (D = 64, bf16) and by ptxas's
     register report: the state kernel runs best with 8 warps, the others with 4 (the backward ones spill
@@ -58,9 +60,15 @@ def launch_config(kernel: str, block_dk: int, block_dv: int, dtype: torch.dtype)
     if interpreting():
         return {"BLOCK_N": 16, "num_warps": 1, "num_stages": 1}
     width = max(block_dk, block_dv)
+    if kernel == "output_conv" and width <= 64 and dtype != torch.float32:
+        # the output kernel with the local conv (benchmarks/local_conv_bench.py, H200, bf16, 16 programs per SM):
+        # 143 us against 231 us with the output kernel's own launch for PVT-T's first stage at 1280^2, batch 4
+        # (D = 64), 814 against 1194 us for saga_llie_small's first level at 1080p (D = 20)
+        return {"BLOCK_N": 128, "num_warps": 4, "num_stages": 2} if width == 64 else \
+            {"BLOCK_N": 64, "num_warps": 4, "num_stages": 3}
     block_n = 128 if width <= 32 else 64 if width <= 64 else 32
     fp32_state = dtype != torch.bfloat16
-    warps = 8 if width >= 128 or kernel == "state" or (fp32_state and kernel != "output") else 4
+    warps = 8 if width >= 128 or kernel == "state" or (fp32_state and not kernel.startswith("output")) else 4
     return {"BLOCK_N": block_n, "num_warps": warps, "num_stages": 3 if width <= 64 else 2}
 
 
@@ -406,10 +414,11 @@ def _multiprocessors(device: torch.device) -> int:
     return 8 if device.type != "cuda" else torch.cuda.get_device_properties(device).multi_processor_count
 
 
-def _splits(batch_heads: int, n: int, device: torch.device) -> tuple[int, int]:
-    """(splits, chunk): enough programs to fill the GPU, each summing a chunk of tokens."""
+def _splits(batch_heads: int, n: int, device: torch.device, per_sm: int | None = None) -> tuple[int, int]:
+    """(splits, chunk): enough programs to fill the GPU (per_sm per multiprocessor, default _PROGRAMS_PER_SM),
+    each summing a chunk of tokens."""
     sms = _multiprocessors(device)
-    wanted = max(1, triton.cdiv(_PROGRAMS_PER_SM * sms, batch_heads))
+    wanted = max(1, triton.cdiv((per_sm or _PROGRAMS_PER_SM) * sms, batch_heads))
     chunk = triton.cdiv(triton.cdiv(n, wanted), _SPLIT_ALIGN) * _SPLIT_ALIGN
     return triton.cdiv(n, chunk), chunk
 
@@ -483,15 +492,15 @@ def output_kernels(q: Tensor, state: Tensor, z: Tensor, dv: int, v: Tensor | Non
     batch, n_q, heads, dk = q.shape
     block_dk, block_dv = state.shape[-2:]
     out = _alloc(q, (batch, n_q, heads, dv))
-    splits, chunk = _splits(batch * heads, n_q, q.device)
     has_conv = conv_weight is not None
+    splits, chunk = _splits(batch * heads, n_q, q.device, _CONV_PROGRAMS_PER_SM if has_conv else None)
     v_in = v if has_conv else q            # read only with the conv
     align = _alignment(q, out, v_in)
     _output_kernel[(splits, batch * heads)](
         q, state, z, out, v_in, conv_weight.contiguous() if has_conv else q, q if conv_bias is None else conv_bias,
         *(x for t in (q, out, v_in) for x in _strides(t, align)), n_q, heads, dk, dv, chunk, eps, height, width,
         HAS_CONV=has_conv, HAS_BIAS=conv_bias is not None, KSIZE=conv_weight.shape[-1] if has_conv else 1, ALIGN=align,
-        **_kernel_flags("output", feature_map, q.dtype, dk, dv, block_dk, block_dv))
+        **_kernel_flags("output_conv" if has_conv else "output", feature_map, q.dtype, dk, dv, block_dk, block_dv))
     return out
 
 
