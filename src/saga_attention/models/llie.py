@@ -18,9 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers import build_attention
-from ..layers.base import depthwise_conv
+from ..layers.base import LayerNorm, depthwise_conv
 from ..ops.mlp import gelu_gate, gelu_gate_backend
-from ..ops.norm import layer_norm
 from .llie_bands import Progress, forward_in_bands
 from .registry import ModelConfig, register_model
 
@@ -67,12 +66,11 @@ class PixelShuffle(nn.PixelShuffle):
         return pixels.permute(0, 1, 4, 2, 5, 3).reshape(b, h * r, w * r, c // r ** 2).permute(0, 3, 1, 2)
 
 
-class ChannelNorm(nn.LayerNorm):
-    """LayerNorm over the channels of a (B, C, H, W) map (in place for channels-last maps; in inference on CUDA
-    the narrow-row kernel of ops/norm)."""
+class ChannelNorm(LayerNorm):
+    """layers.LayerNorm over the channels of a (B, C, H, W) map (in place for channels-last maps)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return layer_norm(x.permute(0, 2, 3, 1), self.weight, self.bias, self.eps).permute(0, 3, 1, 2)
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 class ChannelAttention(nn.Module):
