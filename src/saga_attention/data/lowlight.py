@@ -26,10 +26,14 @@ from .folder import load_rgb
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 # scikit-image's colour photographs: the built-in training photos, and two it never trains on.
-BUILTIN_TRAIN = ("astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle")
+COLOUR_PHOTOS = ("astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle")
+BUILTIN_TRAIN = COLOUR_PHOTOS                    # data=lowlight's training photographs (the `photos` setting)
 BUILTIN_VAL = ("grace_hopper",)                  # validation: picks the best checkpoint, never trained on
 BUILTIN_HELD_OUT = ("chelsea", "rocket")         # the held-out table: neither trained on nor used to pick
 SAMPLE_PHOTOS = {"grace_hopper": "grace_hopper.jpg"}     # photographs matplotlib ships (sample_data)
+# scikit-image's grayscale photographs (used as gray RGB): more scenes and textures to train on.
+GRAY_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel", "clock", "page", "text")
+TRAINABLE_PHOTOS = COLOUR_PHOTOS + GRAY_PHOTOS
 VAL_SHARE = 0.15                # of a plain photo folder, by file-name hash
 PairSample = tuple["Tensor | None", "Tensor | None", str]
 
@@ -211,8 +215,9 @@ class SyntheticPairs(Dataset):
 
 
 def builtin_photos(names: Sequence[str], max_side: int | None = None) -> dict[str, np.ndarray]:
-    """scikit-image's colour photographs (and SAMPLE_PHOTOS from matplotlib) by name, (H, W, 3) uint8 (the stereo
-    pair gives its left image), shrunk (Lanczos) where a side exceeds `max_side`."""
+    """scikit-image's photographs (and SAMPLE_PHOTOS from matplotlib) by name, (H, W, 3) uint8 (the stereo pair
+    gives its left image, a grayscale photograph three equal channels), shrunk (Lanczos) where a side exceeds
+    `max_side`."""
     from matplotlib import cbook
     from skimage import data
 
@@ -223,6 +228,7 @@ def builtin_photos(names: Sequence[str], max_side: int | None = None) -> dict[st
         else:
             image = getattr(data, name)()
             image = image[0] if isinstance(image, tuple) else image
+            image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
         if max_side and max(image.shape[:2]) > max_side:
             scale = max_side / max(image.shape[:2])
             size = (round(image.shape[1] * scale), round(image.shape[0] * scale))

@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from .. import metrics
-from ..data.lowlight import BUILTIN_HELD_OUT, BUILTIN_TRAIN, BUILTIN_VAL, Degradation, PairedFolder, PairTransform, \
-    Repeat, SyntheticPairs, builtin_photos, find_layout, photo_files
+from ..data.lowlight import BUILTIN_HELD_OUT, BUILTIN_TRAIN, BUILTIN_VAL, TRAINABLE_PHOTOS, Degradation, PairedFolder, \
+    PairTransform, Repeat, SyntheticPairs, builtin_photos, find_layout, photo_files
 from ..data import ReplaceUnreadable
 from ..models import create_model, load_checkpoint, parse_model_spec
 from ..settings import check_interval, setting, short
@@ -36,6 +36,8 @@ _DEFAULT = Degradation()
 class EnhanceSettings:
     data: str = setting(BUILTIN, doc=f"{BUILTIN} (built-in synthetic pairs), {HELD_OUT} (evaluation only), or a "
                                      "folder: a paired layout (LOL-v1, LOL-v2, train|val/input|target) or photos")
+    photos: list = setting(list(BUILTIN_TRAIN), doc=f"data={BUILTIN}'s training photographs, any of "
+                                                    f"{', '.join(TRAINABLE_PHOTOS)} (grayscale ones as gray RGB)")
     crop: int = setting(128, low=16, doc="training crop side (whole image where smaller)")
     scale: list = setting([1.0, 1.0], doc="training images resized by a random factor in [low, high] (at most 1) "
                                           "before the crop: more scales of texture from few photographs")
@@ -92,6 +94,10 @@ class Enhance(Task):
                                 check_interval("scale", s.scale, at_most=1)] if p]
         if s.jpeg_quality and len(s.jpeg_quality) == 2 and s.jpeg_quality[1] > 100:
             problems.append(f"jpeg_quality is at most 100; got {short(s.jpeg_quality)}")
+        unknown = [name for name in s.photos if name not in TRAINABLE_PHOTOS]
+        if unknown or not s.photos:
+            problems.append(f"photos takes one or more of {', '.join(TRAINABLE_PHOTOS)} (never the validation or "
+                            f"held-out photographs); got {short(s.photos)}")
         if s.data not in (BUILTIN, HELD_OUT) and not Path(s.data).is_dir():
             problems.append(f"data={short(s.data)} is neither {BUILTIN}, {HELD_OUT} nor a folder")
         if s.init and s.init != "pretrained":
@@ -116,7 +122,7 @@ class Enhance(Task):
                 raise ValueError(f"data={HELD_OUT} is for evaluation only (no run trains on those photographs); "
                                  f"train with data={BUILTIN}")
             if train:
-                photos = builtin_photos(BUILTIN_TRAIN, BUILTIN_MAX_SIDE)
+                photos = builtin_photos(s.photos, BUILTIN_MAX_SIDE)
             else:
                 photos = builtin_photos(BUILTIN_HELD_OUT if s.data == HELD_OUT else BUILTIN_VAL, BUILTIN_MAX_SIDE)
                 photos = {f"{name}-{i}": photo for name, photo in photos.items() for i in range(HELD_OUT_DRAWS)}
