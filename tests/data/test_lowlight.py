@@ -4,9 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-from saga_attention.data.lowlight import (BUILTIN_HELD_OUT, BUILTIN_TRAIN, BUILTIN_VAL, Degradation, PairedFolder, PairTransform,
-                                          SyntheticPairs, builtin_photos, collate_pairs, find_layout, is_validation,
-                                          photo_files)
+from saga_attention.data.lowlight import (BUILTIN_HELD_OUT, BUILTIN_TRAIN, BUILTIN_VAL, GRAY_PHOTOS, TRAINABLE_PHOTOS,
+                                          Degradation, PairedFolder, PairTransform, SyntheticPairs, builtin_photos,
+                                          collate_pairs, find_layout, is_validation, photo_files)
 
 
 def _photo(seed, size=(40, 56)):
@@ -96,8 +96,10 @@ def test_pair_transform_resizes_and_shuffles_both_images_alike():
         PairTransform(scale=(0.5, 1.5))
 
 
-def test_builtin_photographs_are_colour_and_split():
-    assert not set(BUILTIN_TRAIN) & set(BUILTIN_HELD_OUT) and not set(BUILTIN_VAL) & set(BUILTIN_TRAIN + BUILTIN_HELD_OUT)
-    photos = builtin_photos(BUILTIN_TRAIN + BUILTIN_VAL + BUILTIN_HELD_OUT)
-    assert all(p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 and min(p.shape[:2]) >= 300
-               for p in photos.values())
+def test_builtin_photographs_are_rgb_and_split():
+    assert not set(TRAINABLE_PHOTOS) & set(BUILTIN_HELD_OUT + BUILTIN_VAL) and set(BUILTIN_TRAIN) <= set(TRAINABLE_PHOTOS)
+    photos = builtin_photos(TRAINABLE_PHOTOS + BUILTIN_VAL + BUILTIN_HELD_OUT)
+    assert all(p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 and min(p.shape[:2]) >= 128
+               for p in photos.values())                         # at least one training crop
+    gray = photos[GRAY_PHOTOS[0]]
+    assert np.array_equal(gray[..., 0], gray[..., 1]) and np.array_equal(gray[..., 0], gray[..., 2])

@@ -1,5 +1,5 @@
 """Low-light / normal-light image pairs: the paired folder layouts people have, synthetic pairs made from any
-folder of ordinary photographs, and a built-in set from scikit-image's colour photographs.
+folder of ordinary photographs, and a built-in set from scikit-image's photographs.
 
 Pairs are (low (3, H, W) uint8, normal (3, H, W) uint8, problem) samples. Synthetic darkening works in linear
 light: sRGB -> linear, exposure x [0.03, 0.3] and a gamma in [1.0, 1.4], a colour cast, Poisson-Gaussian
@@ -25,15 +25,16 @@ from torch.utils.data import Dataset
 from .folder import load_rgb
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-# scikit-image's colour photographs: the built-in training photos, and two it never trains on.
+# scikit-image's colour photographs, and its grayscale ones (used as gray RGB): more scenes and textures.
 COLOUR_PHOTOS = ("astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle")
-BUILTIN_TRAIN = COLOUR_PHOTOS                    # data=lowlight's training photographs (the `photos` setting)
+GRAY_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel", "clock", "page", "text")
+TRAINABLE_PHOTOS = COLOUR_PHOTOS + GRAY_PHOTOS
+# data=lowlight's training photographs (the `photos` setting): all but hubble_deep_field, a black sky whose
+# darkened crops teach that dark input stays dark.
+BUILTIN_TRAIN = tuple(name for name in TRAINABLE_PHOTOS if name != "hubble_deep_field")
 BUILTIN_VAL = ("grace_hopper",)                  # validation: picks the best checkpoint, never trained on
 BUILTIN_HELD_OUT = ("chelsea", "rocket")         # the held-out table: neither trained on nor used to pick
 SAMPLE_PHOTOS = {"grace_hopper": "grace_hopper.jpg"}     # photographs matplotlib ships (sample_data)
-# scikit-image's grayscale photographs (used as gray RGB): more scenes and textures to train on.
-GRAY_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel", "clock", "page", "text")
-TRAINABLE_PHOTOS = COLOUR_PHOTOS + GRAY_PHOTOS
 VAL_SHARE = 0.15                # of a plain photo folder, by file-name hash
 PairSample = tuple["Tensor | None", "Tensor | None", str]
 

@@ -3,10 +3,10 @@ photos, or the built-in pairs from scikit-image's photographs; L1 loss (plus an 
 checkpoint by PSNR on whole validation images, PSNR / SSIM and their GT-mean variants as the LLIE papers
 report them (metrics.py).
 
-data=lowlight trains on random crops of six built-in photographs (shrunk to at most 512 pixels a side) and
-validates (picks the best checkpoint) on a photograph it never trains on (grace_hopper, shipped with
+data=lowlight trains on random crops of fourteen built-in photographs (`photos`, shrunk to at most 512 pixels a
+side) and validates (picks the best checkpoint) on a photograph it never trains on (grace_hopper, shipped with
 matplotlib), darkened in HELD_OUT_DRAWS fixed ways; data=lowlight-heldout evaluates on two more photographs
-that no run trains on or picks by (chelsea, rocket), each darkened in HELD_OUT_DRAWS fixed ways.
+that no run trains on or picks checkpoints by (chelsea, rocket), each darkened in HELD_OUT_DRAWS fixed ways.
 """
 from __future__ import annotations
 
