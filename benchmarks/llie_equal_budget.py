@@ -59,22 +59,25 @@ def main() -> None:
             env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.parallel))}
             proc = subprocess.Popen(command(model, seed, run, args, variants[variant]), stdout=log,
                                     stderr=subprocess.STDOUT, env=env)
-            running.append((model, variant, seed, run, proc, time.time()))
+            running.append((model, variant, seed, run, proc, time.time(), None))
         time.sleep(2)
         for item in [r for r in running if r[4].poll() is not None]:
             running.remove(item)
-            model, variant, seed, run, proc, began = item
-            row = {"model": model, "variant": variant, "settings": variants[variant], "seed": seed,
-                   "rc": proc.returncode, "train_s": round(time.time() - began, 1)}
-            if proc.returncode == 0:
-                summary = json.loads((run / "summary.json").read_text())
-                row.update(val_psnr=summary["best_psnr"])
-                held = subprocess.run([sys.executable, "-m", "saga_attention.cli", "eval", str(run),
-                                       "data=lowlight-heldout", f"device={args.device}", "workers=0", "--json",
-                                       str(run / "heldout.json")], capture_output=True, text=True)
-                if held.returncode == 0:
-                    metrics = json.loads((run / "heldout.json").read_text())
-                    row.update(heldout_psnr=metrics["psnr"], heldout_ssim=metrics["ssim"])
+            model, variant, seed, run, proc, began, row = item
+            if row is None:                       # training ended: score the best checkpoint held out, in its slot
+                row = {"model": model, "variant": variant, "settings": variants[variant], "seed": seed,
+                       "rc": proc.returncode, "train_s": round(time.time() - began, 1)}
+                if proc.returncode == 0:
+                    row.update(val_psnr=json.loads((run / "summary.json").read_text())["best_psnr"])
+                    held = subprocess.Popen([sys.executable, "-m", "saga_attention.cli", "eval", str(run),
+                                             "data=lowlight-heldout", f"device={args.device}", "workers=0", "--json",
+                                             str(run / "heldout.json")], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, env=env)
+                    running.append((model, variant, seed, run, held, began, row))
+                    continue
+            elif proc.returncode == 0:
+                metrics = json.loads((run / "heldout.json").read_text())
+                row.update(heldout_psnr=metrics["psnr"], heldout_ssim=metrics["ssim"])
             results.append(row)
             print(json.dumps(row), flush=True)
     setup = {k: getattr(args, k) for k in ("steps", "epochs", "batch", "crop", "device", "seeds")}
@@ -85,10 +88,9 @@ def main() -> None:
 
 
 def _mean_sd(values: list[float], digits: int = 2) -> str:
-    if not values:
-        return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+    if len(values) < 2:
+        return f"{values[0]:.{digits}f} (one seed)" if values else "-"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def table(results: list[dict], setup: dict) -> str:
@@ -102,7 +104,8 @@ def table(results: list[dict], setup: dict) -> str:
                      f"{_mean_sd([r['heldout_psnr'] for r in rows if 'heldout_psnr' in r])} | "
                      f"{_mean_sd([r['heldout_ssim'] for r in rows if 'heldout_ssim' in r], 4)} |")
     settings = {r.get("variant", "-"): r.get("settings", []) for r in results}
-    lines += ["", *(f"* variant `{v}`: {' '.join(extra)}" for v, extra in settings.items() if extra)]
+    notes = [f"* variant `{v}`: {' '.join(extra)}" for v, extra in settings.items() if extra]
+    lines += ["", *notes] if notes else []
     return "\n".join(lines) + "\n"
 
 
