@@ -14,7 +14,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from saga_attention.bench import DTYPES, MODES, parse_bench_entry
-from saga_attention.bench.runner import COMPILE_RUNNERS, _step_fn
+from saga_attention.bench.runner import COMPILE_RUNNERS, step_fn
 from saga_attention.models import create_model, split_specs
 
 STEPS = 5
@@ -28,7 +28,7 @@ def busy(spec: str, res: int, batch: int, mode: str) -> dict:
         model, x = model.eval().bfloat16(), x.bfloat16()
     if runner is not None:
         model = torch.compile(model, fullgraph=True, mode=COMPILE_RUNNERS[runner])
-    step = _step_fn(model, x, mode, DTYPES["bf16"], graphs=runner == "reduce-overhead")
+    step = step_fn(model, x, mode, DTYPES["bf16"], graphs=runner == "reduce-overhead")
     for _ in range(3):
         step()
     torch.cuda.synchronize()

@@ -56,6 +56,22 @@ def test_enhancement_blocks_and_pvt_norms_keep_their_fast_paths(monkeypatch):
     assert calls == [1]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_layer_norm_kernel_backward_matches_aten_in_float64(dtype):
+    # the opt-in training path of layers.LayerNorm (backend "triton"): PVT-T stage 1's width, many programs
+    norm = sa.layers.LayerNorm(64, eps=1e-6).cuda()
+    torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
+    norm.backend = "triton"
+    x = (torch.randn(4, 10007, 64, device="cuda") * 3 + 1).to(dtype).requires_grad_()
+    grad = torch.randn(4, 10007, 64, device="cuda").to(dtype)
+    got = torch.autograd.grad(norm.to(dtype)(x), (x, norm.weight, norm.bias), grad)
+    leaves = [t.detach().double().requires_grad_() for t in (x, norm.weight, norm.bias)]
+    ref = torch.nn.functional.layer_norm(leaves[0], (64,), leaves[1], leaves[2], 1e-6)
+    want = torch.autograd.grad(ref, leaves, grad.double())
+    for g, w in zip(got, want):
+        assert relative(g, w) < KERNEL_TOL[dtype] * 10
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("n", [1, 63, 1000, 65537, 1048576])
 @pytest.mark.parametrize("d", [16, 32, 64, 128])

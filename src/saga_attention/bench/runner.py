@@ -48,7 +48,7 @@ def parse_resolution(text: str | int) -> tuple[int, int]:
     return hw
 
 
-def _step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dtype, graphs: bool = False):
+def step_fn(model: torch.nn.Module, x: torch.Tensor, mode: str, dtype: torch.dtype, graphs: bool = False):
     """The call to time: an inference forward, or one training step (forward, loss, backward, and AdamW in
     mode 'train'; 'fwd-bwd' leaves the optimizer out).
     graphs: the model replays CUDA graphs, so each call starts a new step of them."""
@@ -103,7 +103,7 @@ def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: t
             x = torch.randn(batch, 3, *res, device=device)
         if runner is not None:
             model = torch.compile(model, fullgraph=True, mode=COMPILE_RUNNERS[runner])
-        step = _step_fn(model, x, mode, DTYPES[dtype], graphs=runner == "reduce-overhead")
+        step = step_fn(model, x, mode, DTYPES[dtype], graphs=runner == "reduce-overhead")
         step()
         record["peak_mem_mib"], record["mem_method"] = peak_memory_mib(step, device)
         ms = time_ms(step, device, warmup=warmup, repeats=repeats)

@@ -11,10 +11,13 @@ from ..ops.norm import layer_norm
 
 class LayerNorm(nn.LayerNorm):
     """nn.LayerNorm over the last dim; in inference on CUDA the narrow-row kernel of ops/norm (aten's kernel gives
-    each row its own thread block: 467 us for PVT-T's 4 x 102400 tokens of 64 channels on an H200)."""
+    each row its own thread block: 467 us for PVT-T's 4 x 102400 tokens of 64 channels on an H200). `backend`
+    (an attribute, not state) is ops.norm.layer_norm's: "triton" also trains through the kernel's backward."""
+
+    backend: str = "auto"
 
     def forward(self, x: Tensor) -> Tensor:
-        return layer_norm(x, self.weight, self.bias, self.eps)
+        return layer_norm(x, self.weight, self.bias, self.eps, backend=self.backend)
 
 
 class AttentionBase(nn.Module):

@@ -1,4 +1,4 @@
-"""LayerNorm over the last dim, with a Triton kernel for narrow rows (a pixel's channels) in inference."""
+"""LayerNorm over the last dim, with a Triton kernel (forward and backward) for narrow rows (a pixel's channels)."""
 from __future__ import annotations
 
 import torch
@@ -27,16 +27,15 @@ def _triton_unsupported_reason(x: Tensor, weight: Tensor | None, bias: Tensor | 
         return f"its kernel takes rows of up to {MAX_WIDTH}; got C={x.shape[-1]}"
     if weight is None or bias is None:
         return "its kernel needs the affine weight and bias"
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, bias)):
-        return "its kernel has no backward (it serves inference)"
     return None
 
 
 def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float = 1e-5,
                backend: str = "auto") -> Tensor:
-    """F.layer_norm of x (..., C) over C with weight, bias (C,). backend "triton": the narrow-row kernel (no
-    autograd); "torch": F.layer_norm; "auto": the kernel on CUDA when no gradient is needed and torch.compile is
-    not tracing (inductor fuses the norm with its neighbours itself), else F.layer_norm."""
+    """F.layer_norm of x (..., C) over C with weight, bias (C,). backend "triton": the narrow-row kernel, with its
+    backward when a gradient is needed; "torch": F.layer_norm; "auto": the kernel on CUDA when no gradient is
+    needed and torch.compile is not tracing (inductor fuses the norm with its neighbours itself), else
+    F.layer_norm (the backward kernel is not yet measured on a GPU, so training keeps aten's)."""
     check_choice("backend", backend, BACKENDS)
     if not isinstance(x, Tensor) or x.dim() < 1 or not x.is_floating_point():
         raise ValueError(f"x must be a floating-point (..., C) tensor; got "
@@ -45,7 +44,9 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
         if t is not None and (not isinstance(t, Tensor) or tuple(t.shape) != (x.shape[-1],)):
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
             raise ValueError(f"{name} must be ({x.shape[-1]},) for x with C={x.shape[-1]}; got {got}")
-    wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not torch.compiler.is_compiling())
+    training = torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (x, weight, bias))
+    wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not training
+                                     and not torch.compiler.is_compiling())
     reason = _triton_unsupported_reason(x, weight, bias) if wanted else None
     if backend == "triton" and reason is not None:
         raise ValueError(f"backend='triton' is not available here: {reason}; use backend='torch' or 'auto'")
