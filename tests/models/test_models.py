@@ -137,6 +137,22 @@ def test_position_embedding_is_interpolated_only_off_grid():
     assert stage.position_embedding((8, 12)).shape == (1, 96, 64)
 
 
+def test_the_resized_position_embedding_is_kept_in_inference_until_it_changes():
+    stage = sa.create_model("pvt_tiny").stages[0]
+    torch.nn.init.normal_(stage.pos_embed)
+    trained = stage.position_embedding((8, 12))                         # with autograd: resized every call
+    assert trained.requires_grad and stage.position_embedding((8, 12)) is not trained
+    with torch.no_grad():
+        kept = stage.position_embedding((8, 12))
+        assert torch.equal(kept, trained) and stage.position_embedding((8, 12)) is kept
+        assert stage.position_embedding((10, 12)).shape == (1, 120, 64)
+        stage.pos_embed.mul_(2)                                           # an optimizer step, a load_state_dict
+        assert torch.allclose(stage.position_embedding((8, 12)), 2 * trained)
+    stage.load_state_dict({k: v.clone() * 0 for k, v in stage.state_dict().items()})
+    with torch.inference_mode():
+        assert stage.position_embedding((8, 12)).abs().sum() == 0
+
+
 @pytest.mark.parametrize(
     "shape,message",
     [

@@ -39,11 +39,22 @@ class PVTStage(nn.Module):
             for dp in drop_paths
         )
         self.grad_checkpointing = False
+        self._resized: tuple[tuple, Tensor | None] = ((), None)     # (key, embedding) of the last resize
 
     def position_embedding(self, hw: tuple[int, int]) -> Tensor:
-        """(1, h*w, C): the learned embedding, bilinearly resized when the map is not the trained grid."""
+        """(1, h*w, C): the learned embedding, bilinearly resized when the map is not the trained grid. Without
+        autograd (and outside torch.compile) the last resize is kept until the size or the embedding changes."""
         if hw == self.grid:
             return self.pos_embed
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self._resize(hw)
+        p = self.pos_embed
+        key = (hw, p.device, p.dtype, p.data_ptr(), p._version)     # an in-place update bumps _version
+        if self._resized[0] != key:
+            self._resized = (key, self._resize(hw).contiguous())
+        return self._resized[1]
+
+    def _resize(self, hw: tuple[int, int]) -> Tensor:
         grid = self.pos_embed.transpose(1, 2).unflatten(-1, self.grid)  # (1, C, gh, gw)
         return F.interpolate(grid, size=hw, mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
 
