@@ -117,6 +117,14 @@ def test_models_of_a_task(capsys):
     assert not any(line.startswith("pvt_tiny") for line in out.splitlines())
 
 
+def test_models_say_which_ship_weights(capsys):
+    assert main(["models", "--task", "enhance", "saga_llie_*"]) == 0
+    rows = {line.split()[0]: line.split()[-1] for line in capsys.readouterr().out.splitlines()[1:3]}
+    assert rows == {"saga_llie_small": "shipped", "saga_llie_tiny": "shipped"}
+    assert main(["models", "retinexformer"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[-1] == "-"
+
+
 def test_cache_shows_and_clears(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SAGA_CACHE", str(tmp_path / "cache"))
     (tmp_path / "cache").mkdir()

@@ -20,6 +20,7 @@ from .data.cache import cache_dir, cache_files, clear_cache
 from .demo import DEMO_RESOLUTIONS, run_demo
 from .enhancement.images import DEFAULT_MAX_PIXELS
 from .models import list_models, model_config, model_tasks, split_specs
+from .models.pretrained import shipped_models
 from .runs import human_bytes, new_run_dir
 from .study import run_rank
 from .train import Interrupted, load_config, preset_names, run_config, run_eval, to_yaml, train
@@ -43,12 +44,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not names:
         raise ValueError(f"no model matches {args.pattern!r}" + (f" for task {args.task}" if args.task else "")
                          + f"; known: {', '.join(list_models())}")
-    print(f"{'model':<22}{'task':<10}{'params (M)':>12}{'GFLOPs':>10}{'GMACs':>9}   (at {args.res}x{args.res}, "
-          "batch 1)")
+    shipped = set(shipped_models())
+    print(f"{'model':<22}{'task':<10}{'params (M)':>12}{'GFLOPs':>10}{'GMACs':>9}  weights   (at {args.res}x"
+          f"{args.res}, batch 1)")
     for name in names:
         s = model_stats(name, args.res)
-        print(f"{name:<22}{model_config(name).task:<10}{s['params_m']:>12.2f}{s['gflops']:>10.2f}{s['gmacs']:>9.2f}")
-    print("GFLOPs from torch's FLOP counter (2 per multiply-add); the PVT paper's 'GFLOPs' are GMACs.")
+        print(f"{name:<22}{model_config(name).task:<10}{s['params_m']:>12.2f}{s['gflops']:>10.2f}{s['gmacs']:>9.2f}"
+              f"  {'shipped' if name in shipped else '-'}")
+    print("GFLOPs from torch's FLOP counter (2 per multiply-add); the PVT paper's 'GFLOPs' are GMACs. Shipped "
+          "weights load with create_model(name, pretrained=True) or saga enhance --model name.")
     return 0
 
 
