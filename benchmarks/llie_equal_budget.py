@@ -50,13 +50,13 @@ def main() -> None:
     variants = {"-": [], **{v[0]: v[1:] for v in args.variant}}
     jobs = [(m, v, int(s)) for s in args.seeds.split(",") for v in variants for m in args.models.split(",")]
     pending, running, results = list(jobs), [], []
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.parallel))}
     start = time.time()
     while pending or running:
         while pending and len(running) < args.parallel:
             model, variant, seed = pending.pop(0)
             name = f"{model}-seed{seed}" if variant == "-" else f"{model}-{variant}-seed{seed}"
             run, log = out / "runs" / name, open(out / "runs" / f"{name}.log", "w")
-            env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.parallel))}
             proc = subprocess.Popen(command(model, seed, run, args, variants[variant]), stdout=log,
                                     stderr=subprocess.STDOUT, env=env)
             running.append((model, variant, seed, run, proc, time.time(), None))

@@ -31,12 +31,18 @@ def _moments(x_ptr, rows, cols, M, C, eps, sx_m):
 
 
 @triton.jit
-def normalized_rows(x_ptr, w_ptr, b_ptr, rows, cols, M, C, eps, sx_m):
-    """LayerNorm of rows `rows` (columns `cols`, padded past C) of x, in fp32: (BLOCK_M, BLOCK_C)."""
-    centred, _, rstd = _moments(x_ptr, rows, cols, M, C, eps, sx_m)
+def _affine(centred, rstd, w_ptr, b_ptr, cols, C):
+    """centred * rstd * weight + bias, in fp32."""
     weight = tl.load(w_ptr + cols, mask=cols < C, other=0.0).to(tl.float32)
     bias = tl.load(b_ptr + cols, mask=cols < C, other=0.0).to(tl.float32)
     return centred * rstd[:, None] * weight[None, :] + bias[None, :]
+
+
+@triton.jit
+def normalized_rows(x_ptr, w_ptr, b_ptr, rows, cols, M, C, eps, sx_m):
+    """LayerNorm of rows `rows` (columns `cols`, padded past C) of x, in fp32: (BLOCK_M, BLOCK_C)."""
+    centred, _, rstd = _moments(x_ptr, rows, cols, M, C, eps, sx_m)
+    return _affine(centred, rstd, w_ptr, b_ptr, cols, C)
 
 
 @triton.jit
@@ -45,9 +51,7 @@ def _layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, mean_ptr, rstd_ptr, M, eps,
     rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.arange(0, BLOCK_C)
     centred, mean, rstd = _moments(x_ptr, rows, cols, M, C, eps, C)
-    weight = tl.load(w_ptr + cols, mask=cols < C, other=0.0).to(tl.float32)
-    bias = tl.load(b_ptr + cols, mask=cols < C, other=0.0).to(tl.float32)
-    out = centred * rstd[:, None] * weight[None, :] + bias[None, :]
+    out = _affine(centred, rstd, w_ptr, b_ptr, cols, C)
     tl.store(out_ptr + rows[:, None] * C + cols[None, :], out.to(out_ptr.dtype.element_ty),
              mask=(rows < M)[:, None] & (cols < C)[None, :])
     if STATS:                                   # for the backward
