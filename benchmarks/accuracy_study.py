@@ -3,6 +3,7 @@
   python benchmarks/accuracy_study.py sweep RUNS      # GPU: every model's lr, tuned on training images held out
   python benchmarks/accuracy_study.py table           # anywhere: lr.json, tables and verdicts from RESULTS
   python benchmarks/accuracy_study.py study RUNS      # GPU: 3 seeds per model and task at its lr, ablations, ranks
+  python benchmarks/accuracy_study.py study RUNS --labels saga_ungated,saga_headgate --seeds 0,1,2   # a part of it
   python benchmarks/accuracy_study.py diagnose RUNS   # GPU: the sweep's questions left open (below); runs go to sweep/
   python benchmarks/accuracy_study.py update RUNS     # GPU: what the committed results lack, into RUNS/{sweep,study}
 
@@ -28,13 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-from accuracy_table import NAMES, collect, markdown, mean_std
+from accuracy_table import NAMES, collect, collect_curves, markdown, mean_std
 
 RESULTS = Path(__file__).parent / "results" / "issue15-accuracy"
 TASKS = {"match": 25.0, "pathfinder": 50.0}                   # chance, % top-1
 MODELS = list(NAMES)                                          # the attention kinds, each a registered model
-GATE_BIAS = {"saga_bias2": "saga_pvt_tiny:gate_bias_init=2.0"}   # every seed: it decides the default
-ABLATIONS = {**GATE_BIAS, "saga_ungated": "saga_pvt_tiny:normalizer=ungated",       # the others: seed 0 only
+GATE_BIAS = {"saga_bias2": "saga_pvt_tiny:gate_bias_init=2.0"}   # it decides the default
+ABLATIONS = {**GATE_BIAS, "saga_ungated": "saga_pvt_tiny:normalizer=ungated",
              "saga_headgate": "saga_pvt_tiny:gate_granularity=head", "saga_novaluegate": "saga_pvt_tiny:value_gate=false"}
 STUDY_NAMES = {**NAMES, "saga_bias2": "SAGA, gate bias 2", "saga_ungated": "SAGA, ungated normaliser",
                "saga_headgate": "SAGA, per-head gates", "saga_novaluegate": "SAGA, no value gate"}
@@ -67,14 +68,24 @@ def diagnose_runs() -> list[tuple[str, float]]:
         [(label, lr) for label in MODELS for lr in LOW_LRS]
 
 
-def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]], ablations: bool) -> list[tuple[str, list[str]]]:
-    """Every model and softmax reference at its tuned lr; SAGA's options at SAGA's, the gate bias at every seed, the
-    others at seed 0."""
+def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]], labels: list[str],
+               seeds: tuple[int, ...] = SEEDS, tasks: list[str] = list(TASKS)) -> list[tuple[str, list[str]]]:
+    """Each of `labels` (models, softmax references, SAGA's options) at each seed and task, at its tuned lr; SAGA's
+    options at SAGA's."""
     return [(f"{task}-{label}-seed{seed}", [f"data={task}", f"model={spec(label)}",
                                             f"lr={lrs[task].get(label, lrs[task]['saga_pvt_tiny']):g}",
                                             f"seed={seed}", *recipe])
-            for seed in SEEDS for task in TASKS
-            for label in [*MODELS, *DIAGNOSIS, *(ABLATIONS if seed == 0 and ablations else GATE_BIAS)]]
+            for seed in seeds for task in tasks for label in labels]
+
+
+def rank_runs(runs: Path) -> None:
+    """`saga rank` of every seed-0 run of each task that kept its weights, into runs/rank-<task>/."""
+    for task in TASKS:
+        sources = [str(runs / f"{task}-{label}-seed0") for label in STUDY_NAMES
+                   if (runs / f"{task}-{label}-seed0" / "best.safetensors").is_file()]
+        if sources:
+            subprocess.run([sys.executable, "-m", "saga_attention.cli", "rank", *sources, "--images", "16",
+                            "--out", str(runs / f"rank-{task}")], check=False)
 
 
 def missing(jobs: list[tuple[str, list[str]]], committed: Path) -> list[tuple[str, list[str]]]:
@@ -168,6 +179,46 @@ def verdicts(table: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def options(study: dict) -> str:
+    """Each of SAGA's options against the default on every task: the difference of the means over seeds and its
+    standard error, sqrt(s1^2/n1 + s2^2/n2). An option is a candidate default only where it wins by more than two
+    standard errors on one task and loses by no more than that on any."""
+    lines = ["| option | " + " | ".join(f"{task}: difference ± s.e." for task in study) + " | verdict |",
+             "|---|" + "---|" * (len(study) + 1)]
+    for label in (n for n in ABLATIONS if all(n in runs for runs in study.values())):
+        diffs = []
+        for runs in study.values():
+            (a, sa), (b, sb) = mean_std(list(runs[label].values())), mean_std(list(runs["saga_pvt_tiny"].values()))
+            diffs.append((a - b, (sa ** 2 / len(runs[label]) + sb ** 2 / len(runs["saga_pvt_tiny"])) ** 0.5))
+        wins = any(d > 2 * se for d, se in diffs) and all(d >= -2 * se for d, se in diffs)
+        cells = " | ".join(f"{d:+.2f} ± {se:.2f}" for d, se in diffs)
+        lines.append(f"| {STUDY_NAMES[label]} | {cells} | {'candidate default' if wins else 'default kept'} |")
+    return "\n## SAGA's options against the default\n\n" + "\n".join(lines) + "\n"
+
+
+def reruns(study: dict, again: dict) -> str:
+    """The study's seed-0 runs against the same runs trained again (for the rank study), best top-1."""
+    rows = [f"| {task} | {STUDY_NAMES[label]} | {study[task][label][0]:.2f} | {runs[0]:.2f} | "
+            f"{runs[0] - study[task][label][0]:+.2f} |"
+            for task, models in again.items() for label, runs in models.items() if 0 in runs]
+    return ("\n## The seed-0 runs trained again (`rank-runs/`, for the rank study)\n\n| task | model | study | again | "
+            "difference |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n") if rows else ""
+
+
+def longer(study: dict, curves: dict) -> str:
+    """Runs of a longer schedule (`epochs30/`, finished or stopped) beside the study's means at 15 epochs."""
+    rows = []
+    for task, models in curves.items():
+        for label, runs in models.items():
+            cells = " | ".join(f"{runs[s][0]:.2f} ({runs[s][1]} ep)" if s in runs else "-" for s in SEEDS)
+            mean, std = mean_std([best for best, _ in runs.values()])
+            short, short_std = mean_std(list(study[task][label].values()))
+            rows.append(f"| {task} | {STUDY_NAMES[label]} | {cells} | {mean:.2f} ± {std:.2f} | {short:.2f} ± {short_std:.2f} |")
+    return ("\n## 30 epochs (`epochs30/`; best validation top-1 in the epochs done)\n\n| task | model | "
+            + " | ".join(f"seed {s}" for s in SEEDS) + " | mean ± std | 15 epochs |\n|---|---|" + "---|" * (len(SEEDS) + 2)
+            + "\n" + "\n".join(rows) + "\n") if rows else ""
+
+
 def table(results: Path) -> None:
     lrs, sweep_md = tuned_lrs(results / "sweep")
     (results / "lr.json").write_text(json.dumps(lrs, indent=2) + "\n")
@@ -180,6 +231,9 @@ def table(results: Path) -> None:
                 for task, runs in study.items()}
         text += (f"\n## Accuracy, best validation top-1 (%)\n\n{markdown(models, STUDY_NAMES)}\n{verdicts(study)}"
                  f"\n## SAGA's options (at SAGA's lr)\n\n{markdown(saga, STUDY_NAMES)}")
+        text += options(study) + reruns(study, collect(results / "rank-runs")) + longer(study, collect_curves(results / "epochs30"))
+        for folder in sorted((results / "study").glob("rank-*/"), key=lambda f: (f.name.split("-")[-1], f.name)):
+            text += f"\n## Rank, `study/{folder.name}/` (seed 0, 16 validation images)\n\n{(folder / 'rank.md').read_text()}"
     (results / "accuracy.md").write_text(text)
     print(text + f"\nwrote {results / 'accuracy.md'} and {results / 'lr.json'}")
 
@@ -191,13 +245,27 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="the committed results (table; study's lr.json)")
     parser.add_argument("--slots", type=int, default=16, help="trainings at a time on each GPU")
     parser.add_argument("--deadline", type=float, default=420, help="seconds after which no training starts")
-    parser.add_argument("--no-ablations", action="store_true", help="study: SAGA's options but the gate bias left out")
+    parser.add_argument("--labels", help="study: which models and options, comma-separated (default: all of "
+                                         + ", ".join(STUDY_NAMES) + ")")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="study: which seeds (default 0,1,2)")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="study: which tasks (default: all)")
     parser.add_argument("--extra", nargs="*", default=[], help="settings added to every training (a CPU smoke test)")
     args = parser.parse_args()
     if args.step == "table":
         return table(args.results)
     if args.runs is None:
         parser.error(f"{args.step} needs RUNS, the folder for its run folders")
+    labels = args.labels.split(",") if args.labels else list(STUDY_NAMES)
+    unknown = [label for label in labels if label not in STUDY_NAMES]
+    if unknown:
+        parser.error(f"unknown label(s) {', '.join(unknown)}; choose from {', '.join(STUDY_NAMES)}")
+    tasks = args.tasks.split(",")
+    if any(task not in TASKS for task in tasks):
+        parser.error(f"--tasks takes some of {', '.join(TASKS)}, comma-separated; got {args.tasks!r}")
+    try:
+        seeds = tuple(int(seed) for seed in args.seeds.split(","))
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {args.seeds!r}")
     if args.step in ("study", "update") and not (args.results / "lr.json").is_file():
         parser.error(f"{args.results / 'lr.json'} is missing: run the sweep, copy its run folders to "
                      f"{args.results / 'sweep'}, then `table`")
@@ -211,17 +279,15 @@ def main() -> None:
     lrs = json.loads((args.results / "lr.json").read_text())
     if args.step == "update":
         sweep = missing(sweep_jobs(recipe) + sweep_jobs(recipe, diagnose_runs()), args.results / "sweep")
-        study = missing(study_jobs(recipe, lrs, False), args.results / "study")
+        study = missing(study_jobs(recipe, lrs, [*MODELS, *DIAGNOSIS, *GATE_BIAS]), args.results / "study")
         order = [*DIAGNOSIS, *MODELS, *GATE_BIAS]                   # a model's seeds together, the references first
         study.sort(key=lambda job: order.index(job[0].split("-")[1]))
         for folder in ("sweep", "study"):
             (args.runs / folder).mkdir(exist_ok=True)
         return run_jobs([(f"study/{n}", a) for n, a in study] + [(f"sweep/{n}", a) for n, a in sweep],
                         args.runs, args.slots, args.deadline)
-    run_jobs(study_jobs(recipe, lrs, not args.no_ablations), args.runs, args.slots, args.deadline)
-    for task in TASKS:
-        subprocess.run([sys.executable, "-m", "saga_attention.cli", "rank", *(str(args.runs / f"{task}-{m}-seed0")
-                        for m in MODELS), "--images", "16", "--out", str(args.runs / f"rank-{task}")], check=False)
+    run_jobs(study_jobs(recipe, lrs, labels, seeds, tasks), args.runs, args.slots, args.deadline)
+    rank_runs(args.runs)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ standard deviation over seeds.
 Usage: python benchmarks/accuracy_table.py RESULTS_DIR   (writes RESULTS_DIR/accuracy.md and accuracy.json)
 Runs are named <task>-<label>-seed<N> (label: a model name or a study's short name, no dashes).
 """
+import csv
 import json
 import re
 import statistics
@@ -14,14 +15,30 @@ NAMES = {"pvt_tiny": "softmax (PVT, spatial reduction)", "global_pvt_tiny": "sof
          "linear_pvt_tiny": "linear (ReLU)", "focused_pvt_tiny": "focused (FLatten)", "saga_pvt_tiny": "SAGA"}
 
 
-def collect(root: Path) -> dict[str, dict[str, dict[int, float]]]:
-    """{task: {label: {seed: best top-1}}} of every run folder under root."""
-    table: dict = {}
-    for summary in sorted(root.glob("**/summary.json")):
-        match = re.fullmatch(r"(\w+)-(\w+)-seed(\d+)", summary.parent.name)
+def run_files(root: Path, name: str):
+    """(task, label, seed, path) of every file `name` in a run folder <task>-<label>-seed<N> under root."""
+    for path in sorted(root.glob(f"**/{name}")):
+        match = re.fullmatch(r"(\w+)-(\w+)-seed(\d+)", path.parent.name)
         if match:
-            task, label, seed = match[1], match[2], int(match[3])
-            table.setdefault(task, {}).setdefault(label, {})[seed] = json.loads(summary.read_text())["best_top1"]
+            yield match[1], match[2], int(match[3]), path
+
+
+def collect(root: Path) -> dict[str, dict[str, dict[int, float]]]:
+    """{task: {label: {seed: best top-1}}} of every finished run folder under root."""
+    table: dict = {}
+    for task, label, seed, summary in run_files(root, "summary.json"):
+        table.setdefault(task, {}).setdefault(label, {})[seed] = json.loads(summary.read_text())["best_top1"]
+    return table
+
+
+def collect_curves(root: Path) -> dict[str, dict[str, dict[int, tuple[float, int]]]]:
+    """{task: {label: {seed: (best validation top-1 so far, epochs done)}}} of every run folder under root, from its
+    metrics.csv, finished or stopped."""
+    table: dict = {}
+    for task, label, seed, metrics in run_files(root, "metrics.csv"):
+        top1 = [float(row["val_top1"]) for row in csv.DictReader(metrics.open())]
+        if top1:
+            table.setdefault(task, {}).setdefault(label, {})[seed] = (max(top1), len(top1))
     return table
 
 
