@@ -4,13 +4,14 @@
   python benchmarks/accuracy_study.py table           # anywhere: lr.json, tables and verdicts from RESULTS
   python benchmarks/accuracy_study.py study RUNS      # GPU: 3 seeds per model and task at its lr, ablations, ranks
   python benchmarks/accuracy_study.py study RUNS --labels saga_ungated,saga_headgate --seeds 0,1,2   # a part of it
+  python benchmarks/accuracy_study.py sweep RUNS --labels saga_pvt_tiny --tasks match --lrs 1e-4,3e-4 --extra epochs=30
   python benchmarks/accuracy_study.py diagnose RUNS   # GPU: the sweep's questions left open (below); runs go to sweep/
   python benchmarks/accuracy_study.py update RUNS     # GPU: what the committed results lack, into RUNS/{sweep,study}
 
 `diagnose` runs as the sweep does: softmax, PVT's and global, with the linear kinds' local branch
 (`dwc_kernel_size=3`) at 1e-4, 3e-4 and 1e-3 (are the softmax models at chance for want of a local prior?), then every
 model at the lrs below the sweep's (each model that learned preferred the smallest lr tried): 32 trainings. A longer
-schedule: `--extra epochs=45`. `update` runs, in one pool, the sweep and diagnose trainings missing from the committed
+schedule: `--extra epochs=30`; `table` reads a sweep at 30 epochs from RESULTS/sweep30. `update` runs, in one pool, the sweep and diagnose trainings missing from the committed
 sweep/ and the study trainings missing from study/ or run there at an lr other than lr.json's (run `table` first).
 
 Equal budget for every model: RECIPE (64x64, 20,000 training and 4,000 validation images of data seed 0,
@@ -53,13 +54,14 @@ def spec(label: str) -> str:
     return {**ABLATIONS, **DIAGNOSIS}.get(label, label)
 
 
-def sweep_jobs(recipe: list[str], runs: list[tuple[str, float]] | None = None) -> list[tuple[str, list[str]]]:
-    """Trainings scored on the held-out training images, seed 0: every (label, lr) of `runs` on every task (default:
+def sweep_jobs(recipe: list[str], runs: list[tuple[str, float]] | None = None,
+               tasks: list[str] = list(TASKS)) -> list[tuple[str, list[str]]]:
+    """Trainings scored on the held-out training images, seed 0: every (label, lr) of `runs` on each task (default:
     every model at every lr of LRS)."""
     runs = runs or [(label, lr) for label in MODELS for lr in LRS]
     return [(f"{task}-{label}-lr{lr:g}", [f"data={task}", f"model={spec(label)}", f"lr={lr:g}", f"holdout={HOLDOUT}",
                                           "seed=0", *recipe])
-            for label, lr in runs for task in TASKS]
+            for label, lr in runs for task in tasks]
 
 
 def diagnose_runs() -> list[tuple[str, float]]:
@@ -223,6 +225,8 @@ def table(results: Path) -> None:
     lrs, sweep_md = tuned_lrs(results / "sweep")
     (results / "lr.json").write_text(json.dumps(lrs, indent=2) + "\n")
     text = f"## Learning rate, held-out top-1 (%) of 16,000 training images, seed 0\n\n{sweep_md}"
+    if (results / "sweep30").is_dir():
+        text += f"\n## The same at 30 epochs (`sweep30/`)\n\n{tuned_lrs(results / 'sweep30')[1]}"
     study = collect(results / "study")
     if study:
         (results / "accuracy.json").write_text(json.dumps(study, indent=2) + "\n")
@@ -245,17 +249,19 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="the committed results (table; study's lr.json)")
     parser.add_argument("--slots", type=int, default=16, help="trainings at a time on each GPU")
     parser.add_argument("--deadline", type=float, default=420, help="seconds after which no training starts")
-    parser.add_argument("--labels", help="study: which models and options, comma-separated (default: all of "
-                                         + ", ".join(STUDY_NAMES) + ")")
+    parser.add_argument("--labels", help="sweep, study: which models and options, comma-separated (default: the "
+                                         "sweep every model, the study all of " + ", ".join(STUDY_NAMES) + ")")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="study: which seeds (default 0,1,2)")
-    parser.add_argument("--tasks", default=",".join(TASKS), help="study: which tasks (default: all)")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="sweep, study: which tasks (default: all)")
+    parser.add_argument("--lrs", help="sweep: which peak lrs, comma-separated (default: "
+                                      + ",".join(f"{lr:g}" for lr in LRS) + ")")
     parser.add_argument("--extra", nargs="*", default=[], help="settings added to every training (a CPU smoke test)")
     args = parser.parse_args()
     if args.step == "table":
         return table(args.results)
     if args.runs is None:
         parser.error(f"{args.step} needs RUNS, the folder for its run folders")
-    labels = args.labels.split(",") if args.labels else list(STUDY_NAMES)
+    labels = args.labels.split(",") if args.labels else list(MODELS if args.step == "sweep" else STUDY_NAMES)
     unknown = [label for label in labels if label not in STUDY_NAMES]
     if unknown:
         parser.error(f"unknown label(s) {', '.join(unknown)}; choose from {', '.join(STUDY_NAMES)}")
@@ -266,6 +272,12 @@ def main() -> None:
         seeds = tuple(int(seed) for seed in args.seeds.split(","))
     except ValueError:
         parser.error(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {args.seeds!r}")
+    try:
+        lrs = [float(lr) for lr in args.lrs.split(",")] if args.lrs else list(LRS)
+    except ValueError:
+        parser.error(f"--lrs takes comma-separated numbers, e.g. 1e-4,3e-4; got {args.lrs!r}")
+    if any(lr <= 0 for lr in lrs):
+        parser.error(f"--lrs must be positive; got {args.lrs!r}")
     if args.step in ("study", "update") and not (args.results / "lr.json").is_file():
         parser.error(f"{args.results / 'lr.json'} is missing: run the sweep, copy its run folders to "
                      f"{args.results / 'sweep'}, then `table`")
@@ -273,20 +285,21 @@ def main() -> None:
     recipe = RECIPE + args.extra
     if args.step in ("sweep", "diagnose"):
         make_data(recipe, ["train"])
-        jobs = sweep_jobs(recipe, diagnose_runs() if args.step == "diagnose" else None)
+        runs = diagnose_runs() if args.step == "diagnose" else [(label, lr) for label in labels for lr in lrs]
+        jobs = sweep_jobs(recipe, runs, tasks)
         return run_jobs(jobs, args.runs, args.slots, args.deadline)
     make_data(recipe, ["train", "val"])
-    lrs = json.loads((args.results / "lr.json").read_text())
+    tuned = json.loads((args.results / "lr.json").read_text())
     if args.step == "update":
         sweep = missing(sweep_jobs(recipe) + sweep_jobs(recipe, diagnose_runs()), args.results / "sweep")
-        study = missing(study_jobs(recipe, lrs, [*MODELS, *DIAGNOSIS, *GATE_BIAS]), args.results / "study")
+        study = missing(study_jobs(recipe, tuned, [*MODELS, *DIAGNOSIS, *GATE_BIAS]), args.results / "study")
         order = [*DIAGNOSIS, *MODELS, *GATE_BIAS]                   # a model's seeds together, the references first
         study.sort(key=lambda job: order.index(job[0].split("-")[1]))
         for folder in ("sweep", "study"):
             (args.runs / folder).mkdir(exist_ok=True)
         return run_jobs([(f"study/{n}", a) for n, a in study] + [(f"sweep/{n}", a) for n, a in sweep],
                         args.runs, args.slots, args.deadline)
-    run_jobs(study_jobs(recipe, lrs, labels, seeds, tasks), args.runs, args.slots, args.deadline)
+    run_jobs(study_jobs(recipe, tuned, labels, seeds, tasks), args.runs, args.slots, args.deadline)
     rank_runs(args.runs)
 
 
