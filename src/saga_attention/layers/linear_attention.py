@@ -36,22 +36,28 @@ class LinearAttentionBase(AttentionBase):
         if self.sr_ratio != 1:
             raise ValueError(f"only attention with sr_ratio=1 runs in parts; got sr_ratio={self.sr_ratio}")
 
+    def project_rows(self, x: Tensor, start: int, width: int) -> Tensor:
+        """Outputs start ... start + width - 1 of the fused projection of tokens x (B, n, C): (B, n, width)."""
+        bias = None if self.qkv.bias is None else self.qkv.bias[start:start + width]
+        return F.linear(x, self.qkv.weight[start:start + width], bias)
+
     def kv_state(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The attention state of tokens x (B, n, C), any set of the map's tokens: S (B, h, d, dv) and z (B, h, d)
         in fp32. States of disjoint sets add up to the state of their union. Inference only."""
         self.check_parts()
-        bias = None if self.qkv.bias is None else self.qkv.bias[self.dim:]
-        kv = F.linear(x, self.qkv.weight[self.dim:], bias).split(self.kv_widths, dim=-1)   # no queries
+        kv = self.project_rows(x, self.dim, sum(self.kv_widths)).split(self.kv_widths, dim=-1)   # no queries
         return saga_state(*self.state_inputs(list(kv)), self.feature_map, self.normalizer, self.backend)
 
     def attend_state(self, x: Tensor, H: int, W: int, state: tuple[Tensor, Tensor]) -> Tensor:
         """The layer on tokens x (B, H*W, C) of an H x W part of the map (a band of whole rows), given the whole
         map's state: forward() of the whole map at these tokens, but near the part's cut edges (the local conv
-        sees zeros there: give the part a halo of rows). Inference only."""
+        sees zeros there: give the part a halo of rows). Only the queries, and the values where a local conv
+        reads them, are projected (kv_widths[1] is v's). Inference only."""
         self.check_parts()
-        q, *kv = self.qkv(x).split([self.dim, *self.kv_widths], dim=-1)
+        q = self.project_rows(x, 0, self.dim)
         weight, bias = self.local_conv()
-        v = self.split_heads(kv[1]) if weight is not None else None
+        v = None if weight is None else self.split_heads(self.project_rows(x, self.dim + self.kv_widths[0],
+                                                                           self.kv_widths[1]))
         out = saga_apply_state(self.split_heads(q), *state, self.feature_map, self.eps, self.backend, v, weight,
                                bias, (H, W) if weight is not None else None)
         return self.proj_drop(self.proj(merge_heads(out)))
