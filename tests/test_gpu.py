@@ -119,6 +119,18 @@ def test_compiled_saga_model_matches_eager():
     assert relative(results[1][1], results[0][1].double()) < 5e-2
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+def test_saga_model_in_bands_matches_the_whole_map_pass(compiled):
+    whole = sa.create_model("saga_pvt_tiny", num_classes=10).cuda().eval().bfloat16()
+    banded = sa.create_model("saga_pvt_tiny:band_rows=24", num_classes=10).cuda().eval().bfloat16()
+    banded.load_state_dict(whole.state_dict())
+    x = torch.randn(2, 3, 256, 320, device="cuda", dtype=torch.bfloat16)      # stage 1: 64 rows, bands of 24
+    with torch.no_grad():
+        ref = whole(x).double()
+        out = (torch.compile(banded, fullgraph=True) if compiled else banded)(x)
+    assert relative(out, ref) < 2e-2
+
+
 @pytest.mark.parametrize("name", ["saga_llie_small", "llie_channel_small", "retinexformer"])
 def test_compiled_enhancement_net_matches_eager(name):
     # the nets bench compiled at photo sizes: channels-last maps, 1x1 convs as matrix products, the gate kernel

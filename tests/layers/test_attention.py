@@ -113,6 +113,10 @@ def test_focused_attention_survives_fp16_magnitudes():
         (lambda: build_attention("saga", 32, 4, gate_granularity="token"), "gate_granularity must be one of"),
         (lambda: build_attention("saga", 32, 4, feature_map="exp"), "feature_map must be one of"),
         (lambda: build_attention("saga", 32, 4, qkv_bias=False, gate_bias_init=2.0), "gate_bias_init needs a bias"),
+        (lambda: build_attention("saga", 32, 4, band_rows=-1), "band_rows must be a whole number >= 0"),
+        (lambda: build_attention("linear", 32, 4, band_rows=True), "band_rows must be a whole number >= 0"),
+        (lambda: build_attention("saga", 32, 4, 2, band_rows=4), "only attention with sr_ratio=1 runs in parts"),
+        (lambda: build_attention("saga", 32, 4, gate_source="conv", band_rows=4), "gate_source='linear' runs in parts"),
     ],
 )
 def test_bad_construction_raises(make, message):
@@ -125,3 +129,29 @@ def test_wrong_token_count_raises(kind):
     layer = build_attention(kind, 32, 4)
     with pytest.raises(ValueError, match=r"x must be \(B, H\*W, C\) = \(B, 20, 32\)"):
         layer(torch.randn(1, 21, 32), 4, 5)
+
+
+@pytest.mark.parametrize("kind,options", [("saga", {}), ("saga", {"value_gate": False, "gate_granularity": "head"}),
+                                          ("saga", {"dwc_kernel_size": 5}), ("linear", {})])
+@pytest.mark.parametrize("band_rows", [1, 4, 5])
+def test_inference_in_bands_is_the_whole_map_pass(kind, options, band_rows):
+    torch.manual_seed(0)
+    layer = build_attention(kind, 32, 4, band_rows=band_rows, **options).eval()
+    x = torch.randn(2, 13 * 6, 32)                               # 13 rows: bands of 1, 4 (and a last of 1), 5 (and 3)
+    calls = []
+    layer.kv_state = lambda tokens, state=layer.kv_state: calls.append(tokens.shape[1]) or state(tokens)
+    with torch.no_grad():
+        banded = layer(x, 13, 6)
+        layer.band_rows = 0
+        whole = layer(x, 13, 6)
+    assert calls == [min(band_rows, 13 - a) * 6 for a in range(0, 13, band_rows)]   # the banded path ran
+    torch.testing.assert_close(banded, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_bands_stay_out_of_training_and_small_maps():
+    layer = build_attention("saga", 32, 4, band_rows=4)
+    layer.forward_in_bands = None                                  # calling it would fail
+    x = torch.randn(1, 8 * 3, 32, requires_grad=True)
+    layer(x, 8, 3).sum().backward()                                # gradients: the whole-map pass
+    with torch.no_grad():
+        layer(x[:, :12], 4, 3)                                     # no more rows than a band

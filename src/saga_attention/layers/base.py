@@ -97,10 +97,13 @@ class AttentionBase(nn.Module):
     def init_weights(self) -> None:
         """Kind-specific initialisation, run by models after their generic one (default: nothing)."""
 
-    def forward(self, x: Tensor, H: int, W: int) -> Tensor:
-        """x: (B, N, C) tokens of an H x W map -> (B, N, C)."""
+    def check_tokens(self, x: Tensor, H: int, W: int) -> None:
         if x.dim() != 3 or x.shape[-1] != self.dim or x.shape[1] != H * W:
             raise ValueError(f"x must be (B, H*W, C) = (B, {H * W}, {self.dim}) for H={H}, W={W}; got {tuple(x.shape)}")
+
+    def forward(self, x: Tensor, H: int, W: int) -> Tensor:
+        """x: (B, N, C) tokens of an H x W map -> (B, N, C)."""
+        self.check_tokens(x, H, W)
         q, kv, kv_tokens, kv_hw = self.project(x, H, W)
         return self.proj_drop(self.proj(self.attend(q, kv, kv_tokens, H, W, kv_hw)))
 

@@ -11,15 +11,45 @@ from .base import AttentionBase, DepthwiseConv, merge_heads
 
 
 class LinearAttentionBase(AttentionBase):
-    """Shared by the linear kinds: eps, and no attention matrix (so no attention dropout)."""
+    """Shared by the linear kinds: eps, no attention matrix (so no attention dropout), and, for the kinds whose
+    state has saga_state's form, inference in bands of rows (`band_rows` > 0): the state summed over the bands,
+    then each band's output from its rows and a halo. That is forward()'s result up to float rounding, without the
+    fused projection of the whole map (5C values per token for SAGA) in memory at once."""
 
     def __init__(self, dim: int, num_heads: int, sr_ratio: int, qkv_bias: bool, attn_drop: float,
-                 proj_drop: float, kv_widths, eps: float) -> None:
+                 proj_drop: float, kv_widths, eps: float, band_rows: int = 0) -> None:
         if attn_drop > 0:
             raise ValueError("attn_drop applies to softmax attention only (linear kinds have no attention "
                              f"matrix); got {attn_drop}")
+        if isinstance(band_rows, bool) or not isinstance(band_rows, int) or band_rows < 0:
+            raise ValueError(f"band_rows must be a whole number >= 0 (0: the whole map at once); got {band_rows!r}")
         super().__init__(dim, num_heads, sr_ratio, qkv_bias, proj_drop, kv_widths=kv_widths)
-        self.eps = eps
+        self.eps, self.band_rows = eps, band_rows
+
+    def forward(self, x: Tensor, H: int, W: int) -> Tensor:
+        """x: (B, N, C) tokens of an H x W map -> (B, N, C); in bands of `band_rows` rows in inference."""
+        if self.band_rows and H > self.band_rows and not torch.is_grad_enabled():
+            self.check_tokens(x, H, W)
+            return self.forward_in_bands(x, H, W)
+        return super().forward(x, H, W)
+
+    def forward_in_bands(self, x: Tensor, H: int, W: int) -> Tensor:
+        """forward() of tokens x (B, H*W, C) in bands of `band_rows` rows. Inference only."""
+        self.check_parts()
+        rows, band = x.unflatten(1, (H, W)), self.band_rows                     # (B, H, W, C)
+        state = None
+        for a in range(0, H, band):
+            part = self.kv_state(rows[:, a:a + band].flatten(1, 2))
+            state = part if state is None else tuple(s + p for s, p in zip(state, part))
+        weight, _ = self.local_conv()
+        halo = 0 if weight is None else weight.shape[-2] // 2                    # the local conv's reach
+        out = torch.empty_like(x)
+        for a in range(0, H, band):
+            b = min(a + band, H)
+            lo, hi = max(0, a - halo), min(H, b + halo)
+            part = self.attend_state(rows[:, lo:hi].flatten(1, 2), hi - lo, W, state)
+            out[:, a * W:b * W] = part[:, (a - lo) * W:(b - lo) * W]
+        return out
 
     # Inference in parts (a map in bands of rows), for the kinds whose state has saga_state's form.
     feature_map, normalizer, backend = "relu", "gated", "auto"
@@ -67,8 +97,10 @@ class LinearAttention(LinearAttentionBase):
     """Plain linear attention with ReLU features: y_i = relu(q_i) S / (relu(q_i) . z + eps)."""
 
     def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0, eps: float = 1e-6) -> None:
-        super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, (dim, dim), eps)
+                 attn_drop: float = 0.0, proj_drop: float = 0.0, eps: float = 1e-6, band_rows: int = 0) -> None:
+        super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop, (dim, dim), eps, band_rows)
+        if band_rows:
+            self.check_parts()
 
     def terms(self, q, kv, kv_tokens, kv_hw) -> tuple[Tensor, Tensor, Tensor]:
         return F.relu(self.split_heads(q)), F.relu(self.split_heads(kv[0])), self.split_heads(kv[1])

@@ -24,13 +24,14 @@ class SAGAAttention(LinearAttentionBase):
       gate_bias_init: initial gate logit (0 -> gates start at 0.5; positive -> near 1, i.e. plain linear attention)
       normalizer: "gated" (z = sum a*phi(k)) | "ungated" (z = sum phi(k))
       value_gate: False keeps the key-side gate only
+      band_rows: > 0 runs inference in bands of so many rows (LinearAttentionBase), in less memory
     """
 
     def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
                  attn_drop: float = 0.0, proj_drop: float = 0.0, eps: float = 1e-6,
                  feature_map: str = "relu", gate_source: str = "linear", gate_granularity: str = "channel",
                  gate_rank: int = 16, gate_bias_init: float = 0.0, normalizer: str = "gated",
-                 value_gate: bool = True, dwc_kernel_size: int = 3, backend: str = "auto") -> None:
+                 value_gate: bool = True, dwc_kernel_size: int = 3, backend: str = "auto", band_rows: int = 0) -> None:
         check_choice("feature_map", feature_map, FEATURE_MAPS)
         check_choice("gate_source", gate_source, GATE_SOURCES)
         check_choice("gate_granularity", gate_granularity, GATE_GRANULARITIES)
@@ -40,7 +41,7 @@ class SAGAAttention(LinearAttentionBase):
         num_gates = 2 if value_gate else 1
         fused = gate_source == "linear"
         super().__init__(dim, num_heads, sr_ratio, qkv_bias, attn_drop, proj_drop,
-                         [dim, dim] + ([gate_width] * num_gates if fused else []), eps)
+                         [dim, dim] + ([gate_width] * num_gates if fused else []), eps, band_rows)
         if fused and not qkv_bias and gate_bias_init != 0:
             raise ValueError("gate_bias_init needs a bias: use qkv_bias=True or a gate_source other than 'linear'")
         self.feature_map, self.normalizer, self.backend = feature_map, normalizer, backend
@@ -54,6 +55,8 @@ class SAGAAttention(LinearAttentionBase):
             self.gate = nn.Sequential(nn.Linear(dim, gate_rank, bias=False), nn.Linear(gate_rank, out))
         self.dwc = DepthwiseConv(dim, dwc_kernel_size)
         self.init_weights()
+        if band_rows:
+            self.check_parts()
 
     def gate_bias(self) -> Tensor | None:
         """The bias entries of the gate logits (a slice of the fused projection's bias, or the gate Linear's)."""
