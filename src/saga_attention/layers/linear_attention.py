@@ -35,7 +35,6 @@ class LinearAttentionBase(AttentionBase):
 
     def forward_in_bands(self, x: Tensor, H: int, W: int) -> Tensor:
         """forward() of tokens x (B, H*W, C) in bands of `band_rows` rows. Inference only."""
-        self.check_parts()
         rows, band = x.unflatten(1, (H, W)), self.band_rows                     # (B, H, W, C)
         state = None
         for a in range(0, H, band):
