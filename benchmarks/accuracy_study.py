@@ -83,8 +83,8 @@ def study_jobs(recipe: list[str], lrs: dict[str, dict[str, float]], labels: list
 def rank_runs(runs: Path) -> None:
     """`saga rank` of every seed-0 run of each task that kept its weights, into runs/rank-<task>/."""
     for task in TASKS:
-        sources = [str(runs / f"{task}-{label}-seed0") for label in STUDY_NAMES
-                   if (runs / f"{task}-{label}-seed0" / "best.safetensors").is_file()]
+        folders = (runs / f"{task}-{label}-seed0" for label in STUDY_NAMES)
+        sources = [str(folder) for folder in folders if (folder / "best.safetensors").is_file()]
         if sources:
             subprocess.run([sys.executable, "-m", "saga_attention.cli", "rank", *sources, "--images", "16",
                             "--out", str(runs / f"rank-{task}")], check=False)

@@ -36,7 +36,7 @@ def collect_curves(root: Path) -> dict[str, dict[str, dict[int, tuple[float, int
     metrics.csv, finished or stopped."""
     table: dict = {}
     for task, label, seed, metrics in run_files(root, "metrics.csv"):
-        top1 = [float(row["val_top1"]) for row in csv.DictReader(metrics.open())]
+        top1 = [float(row["val_top1"]) for row in csv.DictReader(metrics.read_text().splitlines())]
         if top1:
             table.setdefault(task, {}).setdefault(label, {})[seed] = (max(top1), len(top1))
     return table
