@@ -1,8 +1,8 @@
 """Does training get faster with the narrow-row LayerNorm kernel's backward (layers.LayerNorm backend "triton")
 than with aten's LayerNorm? First the norm alone, forward + backward at PVT-T stage 1's 64 channels; then one
 training step (forward, loss, backward, AdamW: `saga bench --mode train`'s step) of each model with every
-layers.LayerNorm on aten ("auto"), on the kernel ("triton"), and on the kernel only where a norm sees at least N rows
-("triton:N"), in the same process, every variant `--rounds` times in turn. (The MLP's own norm, inside
+layers.LayerNorm on aten ("torch"), on the default ("auto": the kernel on norms of >= ops.norm.TRAIN_MIN_ROWS rows),
+on the kernel ("triton"), and on the kernel only where a norm sees at least N rows ("triton:N"), in the same process, every variant `--rounds` times in turn. (The MLP's own norm, inside
 ops.mlp.norm_mlp, stays aten's in training either way.) Prints and saves ms and peak memory.
 
     PYTHONPATH=src python3 benchmarks/layer_norm_train_ab.py --res 1280 --batch 2,8 --out layer_norm_ab.json
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import saga_attention as sa
 from saga_attention.bench.measure import peak_memory_mib, resolve_device, time_ms
 from saga_attention.bench.runner import step_fn
-from saga_attention.ops.norm import layer_norm
+from saga_attention.ops.norm import TRAIN_MIN_ROWS, layer_norm
 
 
 def rows_seen(model: torch.nn.Module, step) -> dict[torch.nn.Module, int]:
@@ -33,12 +33,13 @@ def rows_seen(model: torch.nn.Module, step) -> dict[torch.nn.Module, int]:
 
 
 def set_backend(rows: dict[torch.nn.Module, int], variant: str) -> int:
-    """Every layers.LayerNorm on `variant`'s backend: "auto", "triton", or "triton:N" (the kernel where a norm sees at
-    least N rows, aten's elsewhere); how many are on the kernel."""
+    """Every layers.LayerNorm on `variant`'s backend: "torch", "auto", "triton", or "triton:N" (the kernel where a
+    norm sees at least N rows, aten's elsewhere); how many train on the kernel."""
     backend, _, least = variant.partition(":")
     for norm, count in rows.items():
         norm.backend = "torch" if least and count < int(least) else backend
-    return sum(norm.backend == "triton" for norm in rows)
+    return sum(norm.backend == "triton" or (norm.backend == "auto" and count >= TRAIN_MIN_ROWS) for norm, count
+               in rows.items())
 
 
 def main() -> None:
@@ -48,8 +49,8 @@ def main() -> None:
     parser.add_argument("--batch", default="2,8")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--variants", default="auto,triton,triton:65536",
-                        help='"auto" (aten in training), "triton", "triton:N" (the kernel on norms of >= N rows)')
+    parser.add_argument("--variants", default="torch,auto,triton",
+                        help='"torch" (aten), "auto" (the default), "triton", "triton:N" (the kernel on norms of >= N rows)')
     parser.add_argument("--rounds", type=int, default=1, help="measure every variant this many times, in turn")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()

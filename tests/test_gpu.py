@@ -4,6 +4,7 @@ import torch
 
 import saga_attention as sa
 from saga_attention.ops import saga_attention_reference
+from saga_attention.ops.norm import TRAIN_MIN_ROWS
 
 pytestmark = pytest.mark.gpu
 
@@ -54,6 +55,16 @@ def test_enhancement_blocks_and_pvt_norms_keep_their_fast_paths(monkeypatch):
         ref = torch.nn.functional.layer_norm(x.float(), (64,), norm.weight, norm.bias, 1e-6)
         assert relative(norm.bfloat16()(x), ref.double()) < 1e-2
     assert calls == [1]
+
+
+@pytest.mark.parametrize("rows,kernel", [(1000, False), (TRAIN_MIN_ROWS, True)])
+def test_layer_norm_auto_trains_through_the_kernel_only_on_large_norms(rows, kernel):
+    norm = sa.layers.LayerNorm(64, eps=1e-6).cuda()
+    x = torch.randn(1, rows, 64, device="cuda", requires_grad=True)
+    out = norm(x)
+    assert ("NativeLayerNorm" not in type(out.grad_fn).__name__) == kernel, type(out.grad_fn).__name__
+    out.sum().backward()
+    assert x.grad is not None and norm.weight.grad is not None
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -10,9 +10,9 @@ from ..ops.norm import layer_norm
 
 
 class LayerNorm(nn.LayerNorm):
-    """nn.LayerNorm over the last dim; in inference on CUDA the narrow-row kernel of ops/norm (aten's kernel gives
-    each row its own thread block: 467 us for PVT-T's 4 x 102400 tokens of 64 channels on an H200). `backend`
-    (an attribute, not state) is ops.norm.layer_norm's: "triton" also trains through the kernel's backward."""
+    """nn.LayerNorm over the last dim; on CUDA the narrow-row kernel of ops/norm (aten's kernel gives each row its
+    own thread block: 467 us for PVT-T's 4 x 102400 tokens of 64 channels on an H200), in training only on norms of
+    >= ops.norm.TRAIN_MIN_ROWS rows. `backend` (an attribute, not state) is ops.norm.layer_norm's."""
 
     backend: str = "auto"
 

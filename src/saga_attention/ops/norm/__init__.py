@@ -9,8 +9,12 @@ from ..saga import HAS_TRITON
 from ..saga.inputs import check_choice
 
 BACKENDS = ("auto", "torch", "triton")
+# In training "auto" takes the kernel only on norms of at least this many rows: on an H200 at 1280^2 (PVT-T and
+# SAGA-T) it made the step 1.10-1.12x faster at batch 8, and the small stages' norms stay on aten, whose host cost
+# is lower (benchmarks/results/issue14-small-batch/h200/j).
+TRAIN_MIN_ROWS = 200_000
 
-__all__ = ["BACKENDS", "layer_norm"]
+__all__ = ["BACKENDS", "TRAIN_MIN_ROWS", "layer_norm"]
 
 
 def _triton_unsupported_reason(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> str | None:
@@ -33,9 +37,9 @@ def _triton_unsupported_reason(x: Tensor, weight: Tensor | None, bias: Tensor | 
 def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float = 1e-5,
                backend: str = "auto") -> Tensor:
     """F.layer_norm of x (..., C) over C with weight, bias (C,). backend "triton": the narrow-row kernel, with its
-    backward when a gradient is needed; "torch": F.layer_norm; "auto": the kernel on CUDA when no gradient is
-    needed and torch.compile is not tracing (inductor fuses the norm with its neighbours itself), else
-    F.layer_norm (the backward kernel is not yet measured on a GPU, so training keeps aten's)."""
+    backward when a gradient is needed; "torch": F.layer_norm; "auto": the kernel on CUDA when torch.compile is not
+    tracing (inductor fuses the norm with its neighbours itself) and, when a gradient is needed, only on
+    x of >= TRAIN_MIN_ROWS rows; else F.layer_norm."""
     check_choice("backend", backend, BACKENDS)
     if not isinstance(x, Tensor) or x.dim() < 1 or not x.is_floating_point():
         raise ValueError(f"x must be a floating-point (..., C) tensor; got "
@@ -45,8 +49,9 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
             got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
             raise ValueError(f"{name} must be ({x.shape[-1]},) for x with C={x.shape[-1]}; got {got}")
     training = torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (x, weight, bias))
-    wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not training
-                                     and not torch.compiler.is_compiling())
+    rows = x.numel() // max(x.shape[-1], 1)
+    wanted = backend == "triton" or (backend == "auto" and x.is_cuda and not torch.compiler.is_compiling()
+                                     and (not training or rows >= TRAIN_MIN_ROWS))
     reason = _triton_unsupported_reason(x, weight, bias) if wanted else None
     if backend == "triton" and reason is not None:
         raise ValueError(f"backend='triton' is not available here: {reason}; use backend='torch' or 'auto'")
