@@ -167,6 +167,44 @@ def test_local_conv_in_the_output_kernel(poisoned, hw, ksize, dv, heads, dtype):
         assert rel_err(g.cpu(), r, floor=1e-6) < TOL[dtype], name
 
 
+def test_heads_per_program():
+    from saga_attention.ops.saga.triton import PACK_WIDTH, heads_per_program
+
+    assert PACK_WIDTH == 64
+    t = lambda h, d: torch.zeros(1, 4, h, d)  # noqa: E731
+    assert heads_per_program(2, 20, 20, t(2, 20)) == 2          # the low-light net's first level: 40 columns
+    assert heads_per_program(5, 16, 16, t(5, 16)) == 1          # 80 columns do not fit
+    assert heads_per_program(10, 16, 16, t(10, 16)) == 2        # the most that divide H and fit
+    assert heads_per_program(2, 64, 64, t(2, 64)) == 1          # PVT's heads keep a program each
+    assert heads_per_program(2, 16, 24, t(2, 16), t(2, 24)) == 1  # Dk != Dv
+    assert heads_per_program(2, 16, 16, torch.zeros(1, 2, 4, 16).transpose(1, 2)) == 1  # heads not side by side
+    assert heads_per_program(2, 16, 16, torch.zeros(1, 4, 160)[..., 32:64].unflatten(-1, (2, 16))) == 2
+    assert heads_per_program(2, 16, 16, t(2, 16), None) == 2    # an absent gate
+
+
+@pytest.mark.parametrize("feature_map,normalizer,conv", [("relu", "gated", False), ("elu1", "ungated", True)])
+def test_packed_heads_match_one_program_per_head(poisoned, monkeypatch, feature_map, normalizer, conv):
+    """4 heads of 12 columns in one program give what a program per head gives, forward and backward."""
+    from saga_attention.ops.saga import triton as kernels
+
+    hw = (5, 9)
+    inputs = on_device(make_inputs(2, 45, 45, 4, 12, 12), requires_grad=True)
+    assert kernels.heads_per_program(4, 12, 12, *inputs) == 4
+    params = [t.to(DEVICE).requires_grad_() for t in (torch.randn(48, 1, 3, 3), torch.randn(48))] if conv else []
+    local = dict(conv_weight=params[0], conv_bias=params[1], hw=hw) if conv else {}
+    results = []
+    for width in (kernels.PACK_WIDTH, 0):
+        monkeypatch.setattr(kernels, "PACK_WIDTH", width)
+        out = sa.saga_attention(*inputs, feature_map=feature_map, normalizer=normalizer, backend="triton", **local)
+        results.append((out, *torch.autograd.grad(out.square().sum(), [*inputs, *params])))
+    ref = rederived(*[t.detach().cpu().double() for t in inputs], feature_map=feature_map, normalizer=normalizer)
+    if conv:
+        ref = ref + rederived_local(inputs[2].detach().cpu(), *(t.detach().cpu() for t in params), hw)
+    assert rel_err(results[0][0].cpu(), ref) < 1e-5
+    for name, packed, alone in zip(["out", "q", "k", "v", "g_k", "g_v", "weight", "bias"], *results):
+        assert rel_err(packed.cpu(), alone.cpu(), floor=1e-6) < 1e-5, name
+
+
 def test_custom_op_registration():
     """Schema, fake (meta) implementation and autograd registration, as torch.library checks them."""
     from saga_attention.ops.saga.triton import saga_forward

@@ -24,6 +24,7 @@ import functools
 import os
 
 import torch
+import torch.nn.functional as F
 import triton
 import triton.language as tl
 from torch import Tensor
@@ -38,6 +39,11 @@ _FEATURE_CODES = {name: code for code, name in enumerate(FEATURE_MAPS)}  # relu 
 _SPLIT_ALIGN = 256  # chunks of the reductions are a multiple of every BLOCK_N below
 _PROGRAMS_PER_SM = 4
 _CONV_PROGRAMS_PER_SM = 16  # the output kernel with the local conv hides its taps' load latency with more programs
+# Narrow heads are packed side by side into one program, up to this many columns (0: never). A program per head of
+# 20 columns loads 40-byte pieces of every row; packed, a row's heads are one contiguous piece of it. The op's
+# forward on the low-light net's first level (4.67M tokens, 2 heads of 20, bf16, H200): 3.75 ms one program per
+# head, 1.56 ms packed (benchmarks/results/issue13-llie-gpu/pack-h200).
+PACK_WIDTH = 64
 
 
 def interpreting() -> bool:
@@ -243,7 +249,7 @@ def _output_kernel(q_ptr, s_ptr, z_ptr, o_ptr, v_ptr, w_ptr, b_ptr,
                    sq_b, sq_n, sq_h, sq_d, so_b, so_n, so_h, so_d, sv_b, sv_n, sv_h, sv_d,
                    N, H, DK, DV, chunk, eps, IMG_H, IMG_W,
                    FEATURE: tl.constexpr, PRECISION: tl.constexpr, STATE_DOT: tl.constexpr,
-                   HAS_CONV: tl.constexpr, HAS_BIAS: tl.constexpr, KSIZE: tl.constexpr,
+                   HAS_CONV: tl.constexpr, HAS_BIAS: tl.constexpr, KSIZE: tl.constexpr, PACKED_D: tl.constexpr,
                    EVEN_DK: tl.constexpr, EVEN_DV: tl.constexpr,
                    ALIGN: tl.constexpr, BLOCK_DK: tl.constexpr, BLOCK_DV: tl.constexpr, BLOCK_N: tl.constexpr):
     split = tl.program_id(0)
@@ -253,6 +259,9 @@ def _output_kernel(q_ptr, s_ptr, z_ptr, o_ptr, v_ptr, w_ptr, b_ptr,
     offs_dv = tl.arange(0, BLOCK_DV)
     state, z = _load_state(s_ptr, z_ptr, bh, BLOCK_DK, BLOCK_DV)  # once per chunk of queries
     state = state.to(STATE_DOT)
+    if PACKED_D > 0:  # heads of PACKED_D columns side by side, S block-diagonal: column j's z is its own head's
+        same_head = (offs_dk[:, None] // PACKED_D) == (offs_dv[None, :] // PACKED_D)
+        z_heads = tl.where(same_head, z[:, None], 0.0)  # (BLOCK_DK, BLOCK_DV)
     start = split * chunk
     end = tl.minimum(start + chunk, N)
     q_ptrs, q_row = _head_ptrs(q_ptr, bh, H, start, offs_n, offs_dk, sq_b, sq_n, sq_h, sq_d, ALIGN)
@@ -263,8 +272,11 @@ def _output_kernel(q_ptr, s_ptr, z_ptr, o_ptr, v_ptr, w_ptr, b_ptr,
         mask_q = _tile_mask(rows_ok, offs_dk, DK, EVEN_DK, ALIGN)
         q = _features(_load(q_ptrs, mask_q), mask_q, FEATURE)  # (BLOCK_N, BLOCK_DK)
         num = _dot(q, state, None, STATE_DOT, PRECISION)  # (BLOCK_N, BLOCK_DV)
-        inv_den = 1.0 / (tl.sum(q * z[None, :], axis=1) + eps)  # one division per token, not per element
-        out = num * inv_den[:, None]
+        if PACKED_D > 0:
+            out = num / (_dot(q, z_heads, None, tl.float32, PRECISION) + eps)
+        else:
+            inv_den = 1.0 / (tl.sum(q * z[None, :], axis=1) + eps)  # one division per token, not per element
+            out = num * inv_den[:, None]
         if HAS_CONV:
             out += _local_conv(v_ptrs, w_ptr, b_ptr, bh, H, n0 + offs_n, rows_ok, offs_dv, DV, v_row, IMG_H, IMG_W,
                                EVEN_DV, HAS_BIAS, KSIZE, ALIGN)
@@ -464,10 +476,54 @@ def _reduce_partials(partial_s: Tensor, partial_z: Tensor, batch: int, heads: in
     return (partial_s.sum(dim=1).unflatten(0, (batch, heads)), partial_z.sum(dim=1).unflatten(0, (batch, heads)))
 
 
+def heads_per_program(heads: int, dk: int, dv: int, *tensors: Tensor | None) -> int:
+    """How many heads of (B, N, H, D) tensors one program takes side by side: the most that divide H and fit in
+    PACK_WIDTH columns, where Dk == Dv and every tensor holds a token's heads next to each other (so that
+    (B, N, H, D) -> (B, N, H / G, G * D) is a view); 1 where none are packed."""
+    if dk != dv or any(t is not None and (t.stride(-1) != 1 or t.stride(-2) != dk) for t in tensors):
+        return 1
+    return max(g for g in range(1, heads + 1) if heads % g == 0 and (g == 1 or g * dk <= PACK_WIDTH))
+
+
+def _pack(t: Tensor | None, group: int) -> Tensor | None:
+    """(B, N, H, D) -> (B, N, H / group, group * D), a view."""
+    return None if t is None else t.view(*t.shape[:2], t.shape[2] // group, group * t.shape[3])
+
+
+def _head_blocks(d: int, group: int, device: torch.device) -> Tensor:
+    """(group, d) column indices of each head in a packed row."""
+    return torch.arange(group * d, device=device).view(group, d)
+
+
+def _unpack_state(state: Tensor, z: Tensor, d: int, group: int) -> tuple[Tensor, Tensor]:
+    """The per-head padded state (B, H, BD, BD), (B, H, BD) from a packed one (B, H / group, ...)."""
+    idx = _head_blocks(d, group, state.device)
+    pad = _padded(d) - d
+    per_head = state[:, :, idx[:, :, None], idx[:, None, :]].flatten(1, 2)  # (B, H, d, d): the diagonal blocks
+    return F.pad(per_head, (0, pad, 0, pad)), F.pad(z[:, :, idx].flatten(1, 2), (0, pad))
+
+
+def _pack_state(state: Tensor, z: Tensor, d: int, group: int) -> tuple[Tensor, Tensor]:
+    """The block-diagonal padded state (B, H / group, BP, BP), (B, H / group, BP) of `group` heads side by side,
+    from a per-head padded one (B, H, BD, BD), (B, H, BD)."""
+    batch, heads = state.shape[:2]
+    width = _padded(group * d)
+    idx = _head_blocks(d, group, state.device)
+    packed = state.new_zeros(batch, heads // group, width, width)
+    packed[:, :, idx[:, :, None], idx[:, None, :]] = state[..., :d, :d].unflatten(1, (heads // group, group))
+    packed_z = z.new_zeros(batch, heads // group, width)
+    packed_z[:, :, idx] = z[..., :d].unflatten(1, (heads // group, group))
+    return packed, packed_z
+
+
 def state_kernels(k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None, feature_map: str,
                   normalizer: str) -> tuple[Tensor, Tensor]:
     """The padded fp32 state of keys k (B, Nk, H, Dk) and values v (B, Nk, H, Dv): S (B, H, BDk, BDv) and
-    z (B, H, BDk), zero beyond Dk and Dv."""
+    z (B, H, BDk), zero beyond Dk and Dv. Narrow heads are summed side by side (`heads_per_program`)."""
+    group = heads_per_program(k.shape[2], k.shape[-1], v.shape[-1], k, v, g_k, g_v)
+    if group > 1:
+        state, z = state_kernels(*(_pack(t, group) for t in (k, v, g_k, g_v)), feature_map, normalizer)
+        return _unpack_state(state, z, k.shape[-1], group)
     batch, n_k, heads, dk = k.shape
     dv = v.shape[-1]
     block_dk, block_dv = _padded(dk), _padded(dv)
@@ -488,8 +544,14 @@ def output_kernels(q: Tensor, state: Tensor, z: Tensor, dv: int, v: Tensor | Non
                    conv_bias: Tensor | None, feature_map: str, eps: float, height: int, width: int) -> Tensor:
     """o = phi(q) S / (phi(q) . z + eps) (B, Nq, H, dv) in q's dtype, for q (B, Nq, H, Dk) and the padded state
     of `state_kernels`. With conv_weight (H*Dv, 1, k, k), o also holds the depth-wise conv of v over the
-    height x width map."""
+    height x width map. Without the conv, narrow heads are taken side by side (`heads_per_program`); with it they
+    are not: packed, the low-light net ran 8.05 against 9.72 img/s at 2160x3840 on an H200 (pack_heads_ab.py)."""
     batch, n_q, heads, dk = q.shape
+    group = heads_per_program(heads, dk, dv, q) if conv_weight is None else 1
+    packed_d = dk if group > 1 else 0
+    if group > 1:
+        state, z = _pack_state(state, z, dk, group)
+        q, v, heads, dk, dv = _pack(q, group), _pack(v, group), heads // group, dk * group, dv * group
     block_dk, block_dv = state.shape[-2:]
     out = _alloc(q, (batch, n_q, heads, dv))
     has_conv = conv_weight is not None
@@ -499,9 +561,10 @@ def output_kernels(q: Tensor, state: Tensor, z: Tensor, dv: int, v: Tensor | Non
     _output_kernel[(splits, batch * heads)](
         q, state, z, out, v_in, conv_weight.contiguous() if has_conv else q, q if conv_bias is None else conv_bias,
         *(x for t in (q, out, v_in) for x in _strides(t, align)), n_q, heads, dk, dv, chunk, eps, height, width,
-        HAS_CONV=has_conv, HAS_BIAS=conv_bias is not None, KSIZE=conv_weight.shape[-1] if has_conv else 1, ALIGN=align,
+        HAS_CONV=has_conv, HAS_BIAS=conv_bias is not None, KSIZE=conv_weight.shape[-1] if has_conv else 1,
+        PACKED_D=packed_d, ALIGN=align,
         **_kernel_flags("output_conv" if has_conv else "output", feature_map, q.dtype, dk, dv, block_dk, block_dv))
-    return out
+    return out.view(batch, n_q, heads * group, dv // group)
 
 
 def forward_kernels(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g_v: Tensor | None,
