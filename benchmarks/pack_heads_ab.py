@@ -34,7 +34,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    widths = [int(w) for w in args.widths.split(",")]
+    try:
+        widths = [int(w) for w in args.widths.split(",")]
+        sizes = [tuple(int(n) for n in res.split("x")) for res in args.res.split(",")]
+    except ValueError:
+        parser.error(f"--widths takes integers and --res HxW sizes, comma-separated; got {args.widths!r}, {args.res!r}")
+    if min(widths) < 0 or any(len(size) != 2 or min(size) < 1 for size in sizes) or args.tokens < 1:
+        parser.error("--widths must be >= 0, --res sizes HxW of at least 1x1 and --tokens >= 1")
     device = resolve_device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     inputs = op_inputs(args.tokens, 2, 20, device, dtype)
@@ -44,10 +50,8 @@ def main() -> None:
     images = {}
     for name in args.models.split(","):
         model = sa.create_model(name).to(device, dtype).eval()
-        for res in args.res.split(","):
-            h, w = (int(s) for s in res.split("x"))
-            x = torch.rand(1, 3, h, w, device=device, dtype=dtype)
-            images[f"{name} {res}"] = (model, x)
+        for h, w in sizes:
+            images[f"{name} {h}x{w}"] = (model, torch.rand(1, 3, h, w, device=device, dtype=dtype))
     rows, first = [], {}
     for width in widths:
         kernels.PACK_WIDTH = width
