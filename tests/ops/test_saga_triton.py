@@ -184,8 +184,11 @@ def test_heads_per_program():
 
 @pytest.mark.parametrize("feature_map,normalizer,conv", [("relu", "gated", False), ("elu1", "ungated", True)])
 def test_packed_heads_match_one_program_per_head(poisoned, monkeypatch, feature_map, normalizer, conv):
-    """4 heads of 12 columns in one program give what a program per head gives, forward and backward."""
+    """4 heads of 12 columns in one program give what a program per head gives, forward and backward (with the
+    conv, the output kernel packs them only with PACK_WITH_CONV)."""
     from saga_attention.ops.saga import triton as kernels
+
+    monkeypatch.setattr(kernels, "PACK_WITH_CONV", conv)
 
     hw = (5, 9)
     inputs = on_device(make_inputs(2, 45, 45, 4, 12, 12), requires_grad=True)

@@ -44,6 +44,9 @@ _CONV_PROGRAMS_PER_SM = 16  # the output kernel with the local conv hides its ta
 # forward on the low-light net's first level (4.67M tokens, 2 heads of 20, bf16, H200): 3.75 ms one program per
 # head, 1.56 ms packed (benchmarks/results/issue13-llie-gpu/pack-h200).
 PACK_WIDTH = 64
+# Whether the output kernel packs heads where it adds the local conv too (measured slower, see output_kernels;
+# benchmarks/pack_conv_sweep.py sweeps its launch shape).
+PACK_WITH_CONV = False
 
 
 def interpreting() -> bool:
@@ -56,7 +59,7 @@ KERNELS = ("state", "output", "query_grad", "key_grad")
 
 def launch_config(kernel: str, block_dk: int, block_dv: int, dtype: torch.dtype) -> dict[str, int]:
     """BLOCK_N (tokens per tile), num_warps and num_stages of one of KERNELS (or "output_conv", the output kernel
-    with the local conv) for padded head dims.
+    with the local conv, and "output_conv_packed", the same with heads packed) for padded head dims.
 
     Chosen by the launch sweeps of benchmarks/kernel_bench.py on an H200 (D = 64, bf16) and by ptxas's
     register report: the state kernel runs best with 8 warps, the others with 4 (the backward ones spill
@@ -544,17 +547,18 @@ def output_kernels(q: Tensor, state: Tensor, z: Tensor, dv: int, v: Tensor | Non
                    conv_bias: Tensor | None, feature_map: str, eps: float, height: int, width: int) -> Tensor:
     """o = phi(q) S / (phi(q) . z + eps) (B, Nq, H, dv) in q's dtype, for q (B, Nq, H, Dk) and the padded state
     of `state_kernels`. With conv_weight (H*Dv, 1, k, k), o also holds the depth-wise conv of v over the
-    height x width map. Without the conv, narrow heads are taken side by side (`heads_per_program`); with it they
-    are not: packed, the low-light net ran 8.05 against 9.72 img/s at 2160x3840 on an H200 (pack_heads_ab.py)."""
+    height x width map. Without the conv, narrow heads are taken side by side (`heads_per_program`); with it only
+    under PACK_WITH_CONV: on an H200 at the low-light net's first level the best packed launch shape
+    (benchmarks/pack_conv_sweep.py) took 2.88 against 3.17 ms per head, and the net ran 10.38 against 10.44 img/s."""
     batch, n_q, heads, dk = q.shape
-    group = heads_per_program(heads, dk, dv, q) if conv_weight is None else 1
+    has_conv = conv_weight is not None
+    group = heads_per_program(heads, dk, dv, q, v if has_conv else None) if PACK_WITH_CONV or not has_conv else 1
     packed_d = dk if group > 1 else 0
     if group > 1:
         state, z = _pack_state(state, z, dk, group)
         q, v, heads, dk, dv = _pack(q, group), _pack(v, group), heads // group, dk * group, dv * group
     block_dk, block_dv = state.shape[-2:]
     out = _alloc(q, (batch, n_q, heads, dv))
-    has_conv = conv_weight is not None
     splits, chunk = _splits(batch * heads, n_q, q.device, _CONV_PROGRAMS_PER_SM if has_conv else None)
     v_in = v if has_conv else q            # read only with the conv
     align = _alignment(q, out, v_in)
@@ -563,7 +567,8 @@ def output_kernels(q: Tensor, state: Tensor, z: Tensor, dv: int, v: Tensor | Non
         *(x for t in (q, out, v_in) for x in _strides(t, align)), n_q, heads, dk, dv, chunk, eps, height, width,
         HAS_CONV=has_conv, HAS_BIAS=conv_bias is not None, KSIZE=conv_weight.shape[-1] if has_conv else 1,
         PACKED_D=packed_d, ALIGN=align,
-        **_kernel_flags("output_conv" if has_conv else "output", feature_map, q.dtype, dk, dv, block_dk, block_dv))
+        **_kernel_flags(("output_conv_packed" if packed_d else "output_conv") if has_conv else "output", feature_map,
+                        q.dtype, dk, dv, block_dk, block_dv))
     return out.view(batch, n_q, heads * group, dv // group)
 
 
