@@ -41,8 +41,8 @@ _PROGRAMS_PER_SM = 4
 _CONV_PROGRAMS_PER_SM = 16  # the output kernel with the local conv hides its taps' load latency with more programs
 # Narrow heads are packed side by side into one program, up to this many columns (0: never). A program per head of
 # 20 columns loads 40-byte pieces of every row; packed, a row's heads are one contiguous piece of it. The op's
-# forward on the low-light net's first level (4.67M tokens, 2 heads of 20, bf16, H200): 3.75 ms one program per
-# head, 1.56 ms packed (benchmarks/results/issue13-llie-gpu/pack-h200).
+# forward on the low-light net's first level (4.67M tokens, 2 heads of 20, bf16, H200): 3.69 ms one program per
+# head, 1.55 ms packed (benchmarks/results/issue13-llie-gpu/pack-h200).
 PACK_WIDTH = 64
 # Whether the output kernel packs heads where it adds the local conv too (measured slower, see output_kernels;
 # benchmarks/pack_conv_sweep.py sweeps its launch shape).
