@@ -14,7 +14,7 @@ KERNEL_TOL = {torch.float32: 1e-5, torch.float16: 5e-3, torch.bfloat16: 1e-2}
 @pytest.fixture
 def poisoned(monkeypatch):
     """Every buffer the kernels write starts as NaN, so an element they skip fails the test."""
-    from saga_attention.ops.saga import triton as kernels
+    from saga_attention.ops.saga import launch as kernels
 
     monkeypatch.setattr(kernels, "_alloc", lambda like, shape, dtype=None: like.new_full(
         shape, float("nan"), dtype=dtype))
@@ -47,7 +47,7 @@ def test_enhancement_blocks_and_pvt_norms_keep_their_fast_paths(monkeypatch):
     norm = sa.layers.LayerNorm(64, eps=1e-6).cuda()
     torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
     x = torch.randn(4, 1000, 64, device="cuda", dtype=torch.bfloat16) * 3 + 1
-    from saga_attention.ops.norm import triton as norm_kernels
+    from saga_attention.ops.norm import kernels as norm_kernels
 
     calls, kernel = [], norm_kernels.layer_norm_triton
     monkeypatch.setattr(norm_kernels, "layer_norm_triton", lambda *args: calls.append(1) or kernel(*args))

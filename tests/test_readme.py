@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from saga_attention.bench import parse_bench_entry
+from saga_attention.bench.runner import parse_bench_entry
 from saga_attention.cli import build_parser, main
 
 README = Path(__file__).resolve().parents[1] / "README.md"

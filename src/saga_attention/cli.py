@@ -13,9 +13,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import __version__
-from .bench import (TASK_DEFAULTS, environment, markdown, model_stats, plot, read_records, resolve_device, run_sweep,
-                    suite_parts, write_json)
+from .version import __version__
+from .bench.flops import model_stats
+from .bench.report import markdown, plot, read_records, write_json
+from .bench.runner import TASK_DEFAULTS, run_sweep, suite_parts
+from .measure import environment, resolve_device
 from .data.cache import cache_dir, cache_files, clear_cache
 from .demo import DEMO_RESOLUTIONS, run_demo
 from .enhancement.images import DEFAULT_MAX_PIXELS

@@ -13,10 +13,12 @@ import torch
 
 from . import metrics
 from .analysis import check_decomposition, load_photos
-from .bench import environment, markdown, plot, resolve_device, run_sweep, write_json
+from .bench.report import markdown, plot, write_json
+from .bench.runner import run_sweep
 from .data.lowlight import Degradation, builtin_photos, name_seed
 from .enhancement import Enhancer
 from .enhancement.images import side_by_side
+from .measure import environment, resolve_device
 from .runs import new_run_dir
 from .study import run_rank
 from .train import load_config, train

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from saga_attention.bench import (bench_one, markdown, model_stats, parse_bench_entry, parse_resolution,
-                                  peak_memory_mib, plot, run_sweep, time_ms, write_json)
 from saga_attention.bench import runner
+from saga_attention.bench.flops import model_stats
+from saga_attention.bench.report import markdown, plot, write_json
+from saga_attention.bench.runner import bench_one, parse_bench_entry, parse_resolution, run_sweep
+from saga_attention.measure import peak_memory_mib, time_ms
 
 CPU = torch.device("cpu")
 

@@ -18,7 +18,7 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource, compile, make_backend
 from triton.runtime.jit import create_function_from_signature
 
-from saga_attention.ops.saga import triton as kernels
+from saga_attention.ops.saga import launch as kernels
 
 TARGET = GPUTarget("cuda", 90, 32)
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from saga_attention.models.llie import GatedFeedForward
 from saga_attention.ops.mlp import gelu_gate
-from saga_attention.ops.saga import HAS_TRITON
+from saga_attention.ops.inputs import HAS_TRITON
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-6, torch.float16: 2e-3}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import saga_attention as sa
-from saga_attention.ops.saga import HAS_TRITON
+from saga_attention.ops.inputs import HAS_TRITON
 from saga_checks import make_inputs, rederived, rederived_local, rel_err
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import saga_attention as sa
-from saga_attention.ops.saga import HAS_TRITON, resolve_backend, triton_unsupported_reason
+from saga_attention.ops.inputs import HAS_TRITON
+from saga_attention.ops.saga import triton_unsupported_reason, use_triton
 from saga_checks import make_inputs, rederived, rederived_local, rel_err
 
 pytestmark = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
@@ -27,7 +28,7 @@ SHAPES = [  # (B, Nq, Nk, H, Dk, Dv): N = 1, primes, Nq != Nk, padded head dims,
 @pytest.fixture
 def poisoned(monkeypatch):
     """Every buffer the kernels write starts as NaN, so an element they skip fails the test."""
-    from saga_attention.ops.saga import triton as kernels
+    from saga_attention.ops.saga import launch as kernels
 
     monkeypatch.setattr(kernels, "_alloc", lambda like, shape, dtype=None: like.new_full(
         shape, float("nan"), dtype=dtype))
@@ -82,7 +83,7 @@ def test_every_option_matches_rederivation(poisoned, feature_map, normalizer, ga
 def test_slices_of_one_projection(poisoned, head_dim, dtype):
     """q, k, v and the gates as slices of one fused projection (B, N, 5C), at head widths whose rows align to
     8, 4 and 1 elements (the kernels' ALIGN)."""
-    from saga_attention.ops.saga.triton import _alignment
+    from saga_attention.ops.saga.launch import _alignment
 
     B, N, H = 2, 41, 2
     fused = torch.randn(B, N, 5 * H * head_dim, dtype=dtype)
@@ -93,7 +94,7 @@ def test_slices_of_one_projection(poisoned, head_dim, dtype):
 
 
 def test_alignment_of_the_kernels():
-    from saga_attention.ops.saga.triton import _alignment
+    from saga_attention.ops.saga.launch import _alignment
 
     bf16 = torch.zeros(1, 8, 4, 32, dtype=torch.bfloat16)
     assert _alignment(bf16) == 8                      # 16 bytes of bf16
@@ -126,12 +127,12 @@ def test_long_fp16_sums_do_not_overflow(poisoned):
 
 def test_auto_picks_triton_on_cuda_only():
     q, k, v = on_device(make_inputs(1, 8, 8, 1, 16, 16)[:3])
-    assert resolve_backend("auto", q, k, v) == ("triton" if DEVICE == "cuda" else "torch")
-    assert resolve_backend("triton", q, k, v) == "triton"  # the interpreter takes CPU tensors
+    assert use_triton("auto", q, k, v) == (DEVICE == "cuda")
+    assert use_triton("triton", q, k, v)  # the interpreter takes CPU tensors
     meta = [t.to("meta") for t in (q, k, v)]
     assert "CUDA" in triton_unsupported_reason(*meta)
     with pytest.raises(ValueError, match="backend='triton' is not available here"):
-        resolve_backend("triton", *meta)
+        use_triton("triton", *meta)
 
 
 @pytest.mark.parametrize(
@@ -168,7 +169,7 @@ def test_local_conv_in_the_output_kernel(poisoned, hw, ksize, dv, heads, dtype):
 
 
 def test_heads_per_program():
-    from saga_attention.ops.saga.triton import PACK_WIDTH, heads_per_program
+    from saga_attention.ops.saga.launch import PACK_WIDTH, heads_per_program
 
     assert PACK_WIDTH == 64
     t = lambda h, d: torch.zeros(1, 4, h, d)  # noqa: E731
@@ -185,10 +186,8 @@ def test_heads_per_program():
 @pytest.mark.parametrize("feature_map,normalizer,conv", [("relu", "gated", False), ("elu1", "ungated", True)])
 def test_packed_heads_match_one_program_per_head(poisoned, monkeypatch, feature_map, normalizer, conv):
     """4 heads of 12 columns in one program give what a program per head gives, forward and backward (with the
-    conv, the output kernel packs them only with PACK_WITH_CONV)."""
-    from saga_attention.ops.saga import triton as kernels
-
-    monkeypatch.setattr(kernels, "PACK_WITH_CONV", conv)
+    conv, the state kernel packs them and the output kernel takes a program per head)."""
+    from saga_attention.ops.saga import launch as kernels
 
     hw = (5, 9)
     inputs = on_device(make_inputs(2, 45, 45, 4, 12, 12), requires_grad=True)
@@ -210,7 +209,7 @@ def test_packed_heads_match_one_program_per_head(poisoned, monkeypatch, feature_
 
 def test_custom_op_registration():
     """Schema, fake (meta) implementation and autograd registration, as torch.library checks them."""
-    from saga_attention.ops.saga.triton import saga_forward
+    from saga_attention.ops.saga.launch import saga_forward
 
     q, k, v, gk, gv = on_device(make_inputs(1, 20, 20, 2, 16, 16), requires_grad=True)
     weight, bias = (t.to(DEVICE).requires_grad_() for t in (torch.randn(32, 1, 3, 3), torch.randn(32)))

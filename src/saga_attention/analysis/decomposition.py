@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..bench.measure import peak_memory_mib, time_ms
+from ..measure import peak_memory_mib, time_ms
 from ..layers import PatchEmbed, SAGAAttention
 from ..ops import saga_attention, saga_attention_materialized
 

@@ -11,11 +11,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..measure import DTYPES, environment, is_out_of_memory, peak_memory_mib, time_ms
 from ..models import ModelSpec, check_buildable, create_model, model_config, parse_model_spec
-from ..ops.saga.inputs import check_choice
-from .measure import environment, is_out_of_memory, peak_memory_mib, time_ms
+from ..ops.inputs import check_choice
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODES = ("inference", "train", "fwd-bwd")   # fwd-bwd: a training step without the optimizer
 
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from ..bench.measure import MIB, resolve_device
+from ..measure import DTYPES, MIB, resolve_device
 from ..models import create_model, load_checkpoint, model_config, parse_model_spec, read_checkpoint
 from ..models.llie import BANDED_MIXERS
 from ..models.llie_bands import resident_channels
@@ -23,7 +23,6 @@ from .tiles import (CALIBRATION_SIDES, MemoryModel, Plan, available_bytes, calib
                     run_plan)
 
 DEFAULT_MODEL = "saga_llie_tiny"
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 OVERLAP = 32
 IMAGE_COPIES = 4   # float32 RGB copies of the image the enhancer keeps beside the net's pass (in, out, blend)
 

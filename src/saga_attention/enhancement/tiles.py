@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..bench.measure import MIB, peak_memory_mib
+from ..measure import MIB, peak_memory_mib
 from ..models.llie_bands import stages
 
 CALIBRATION_SIDES = (128, 256)

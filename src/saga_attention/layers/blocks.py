@@ -5,9 +5,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ..ops.mlp import BACKENDS as MLP_BACKENDS
+from ..ops.inputs import BACKENDS, check_choice
 from ..ops.mlp import norm_mlp
-from ..ops.saga.inputs import check_choice
 from .base import LayerNorm
 from .build import build_attention
 
@@ -67,7 +66,7 @@ class Block(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, attn_kind: str, sr_ratio: int = 1,
                  drop: float = 0.0, drop_path: float = 0.0, mlp_backend: str = "auto", **attn_kwargs: Any) -> None:
         super().__init__()
-        check_choice("mlp_backend", mlp_backend, MLP_BACKENDS)
+        check_choice("mlp_backend", mlp_backend, BACKENDS)
         self.mlp_backend = mlp_backend
         self.norm1 = LayerNorm(dim, eps=1e-6)
         self.attn = build_attention(attn_kind, dim, num_heads, sr_ratio, proj_drop=drop, **attn_kwargs)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..ops.saga import BACKENDS, FEATURE_MAPS, saga_attention
-from ..ops.saga.inputs import NORMALIZERS, check_choice
+from ..ops.inputs import BACKENDS, NORMALIZERS, check_choice
+from ..ops.saga import FEATURE_MAPS, saga_attention
 from .base import DepthwiseConv, merge_heads
 from .linear_attention import LinearAttentionBase
 

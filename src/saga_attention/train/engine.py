@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import __version__
+from ..version import __version__
 from ..models import load_checkpoint, save_checkpoint
 from ..runs import check_new_run_dir, clean_partial_writes, folder_sizes, human_bytes, is_run_dir, new_run_dir, \
     start_run

@@ -4,9 +4,9 @@ from __future__ import annotations
 from torch import Tensor
 
 from ..saga import saga_attention
-from .reference import accumulation_dtype, linear_attention_reference
+from .reference import linear_attention_reference
 
-__all__ = ["linear_attention", "linear_attention_reference", "accumulation_dtype"]
+__all__ = ["linear_attention", "linear_attention_reference"]
 
 
 def linear_attention(q: Tensor, k: Tensor, v: Tensor, eps: float = 1e-6, backend: str = "auto") -> Tensor:

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..linear.reference import accumulation_dtype, apply_linear_state, linear_state
-from .inputs import NORMALIZERS, check_attention_inputs, check_choice
+from ..inputs import NORMALIZERS, check_attention_inputs, check_choice
+from ..state import accumulation_dtype, apply_linear_state, linear_state
 
 FEATURE_MAPS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": F.relu,

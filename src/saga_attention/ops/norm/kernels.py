@@ -15,8 +15,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-MAX_WIDTH = 1024
-KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+from ..inputs import interpreting
 
 
 @triton.jit
@@ -84,8 +83,6 @@ def _layer_norm_backward_kernel(x_ptr, w_ptr, dy_ptr, mean_ptr, rstd_ptr, dx_ptr
 
 def _blocks(channels: int) -> tuple[int, int]:
     """(BLOCK_M, BLOCK_C) for rows of `channels`."""
-    from ..saga.triton import interpreting
-
     block_c = max(16, triton.next_power_of_2(channels))
     return (16 if interpreting() else max(1, 4096 // block_c)), block_c
 
@@ -122,7 +119,7 @@ class _LayerNorm(torch.autograd.Function):
 
 
 def layer_norm_triton(x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
-    """x (..., C), C <= MAX_WIDTH -> (..., C) in x's dtype, contiguous; differentiable in x, weight and bias
+    """x (..., C), C <= ops/norm's MAX_WIDTH -> (..., C) in x's dtype, contiguous; differentiable in x, weight and bias
     when any of them needs a gradient (mean and 1/std are then kept: 8 bytes a row)."""
     if torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, bias)):
         return _LayerNorm.apply(x, weight, bias, eps)

@@ -17,9 +17,9 @@ import triton.language as tl
 from torch import Tensor
 
 from ..eager import eager_function, op_for_mode
-from ..norm.triton import normalized_rows
+from ..inputs import interpreting
+from ..norm.kernels import normalized_rows
 
-KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @triton.jit
@@ -57,8 +57,6 @@ def _norm_mlp_kernel(x_ptr, nw_ptr, nb_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, out_
 def _launch(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor, fc1_bias: Tensor,
             fc2_weight: Tensor, fc2_bias: Tensor) -> Tensor:
     """x (..., C) in any float dtype, the weights in one dtype -> (..., C) in the weights' dtype."""
-    from ..saga.triton import interpreting
-
     channels, hidden = x.shape[-1], fc1_weight.shape[0]
     tokens = x.reshape(-1, channels)
     out = torch.empty(tokens.shape, dtype=fc1_weight.dtype, device=x.device)
@@ -92,8 +90,6 @@ def _gelu_gate_kernel(x_ptr, b_ptr, out_ptr, M, HID: tl.constexpr, HAS_BIAS: tl.
 def gelu_gate_triton(x: Tensor, bias: Tensor | None) -> Tensor:
     """gelu(a) * v of y = x + bias, a = y[..., :Hid], v = y[..., Hid:], for x (..., 2 Hid), Hid up to ops/mlp's
     MAX_GATE_WIDTH: (..., Hid) in x's dtype, contiguous; no autograd. Each program reads BLOCK_M whole rows, once."""
-    from ..saga.triton import interpreting
-
     hidden = x.shape[-1] // 2
     rows = x.reshape(-1, 2 * hidden).contiguous()
     out = torch.empty((rows.shape[0], hidden), dtype=x.dtype, device=x.device)

@@ -1,17 +1,47 @@
-"""Input validation shared by every entry point of the attention ops.
+"""What every op shares: input checks, the backend names and whether the Triton kernels can run.
 
 Bad input is rejected here with a ValueError that says what was expected and what came,
 before it can reach a kernel.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 
 import torch
 from torch import Tensor
 
+BACKENDS = ("auto", "torch", "triton")
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)    # what the Triton kernels take
 NORMALIZERS = ("gated", "ungated")
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+
+def interpreting() -> bool:
+    """True when Triton runs kernels in its CPU interpreter (TRITON_INTERPRET=1)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def kernel_unsupported_reason(x: Tensor, dtype: torch.dtype | None = None) -> str | None:
+    """Why no Triton kernel can take tensors like x (on its device, in `dtype`, default x's), or None."""
+    if not HAS_TRITON:
+        return "triton is not installed (pip install triton)"
+    if not (x.is_cuda or (x.device.type == "cpu" and interpreting())):
+        return f"its kernels run on CUDA tensors (or on the CPU under TRITON_INTERPRET=1); got {x.device}"
+    if (dtype or x.dtype) not in KERNEL_DTYPES:
+        return f"its kernels take float16, bfloat16 or float32; got {dtype or x.dtype}"
+    return None
+
+
+def resolve_backend(backend: str, reason: str | None, wanted: bool) -> bool:
+    """Whether to run the kernel: `wanted` (the caller's "auto" rule) and possible (`reason` is None). backend
+    "triton" must be possible: a ValueError with the reason otherwise."""
+    check_choice("backend", backend, BACKENDS)
+    if backend == "triton" and reason is not None:
+        raise ValueError(f"backend='triton' is not available here: {reason}; use backend='torch' or 'auto'")
+    return backend != "torch" and (backend == "triton" or wanted) and reason is None
 
 
 def _describe(t: Tensor) -> str:

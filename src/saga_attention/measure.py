@@ -1,4 +1,5 @@
-"""Timing and peak memory of a callable, on CUDA or CPU, plus what machine they were taken on."""
+"""Devices and dtypes by name, timing and peak memory of a callable on CUDA or CPU, and what machine they were
+taken on. Shared by the benchmarks, the enhancer and the analysis."""
 from __future__ import annotations
 
 import ctypes
@@ -12,6 +13,7 @@ from typing import Callable
 import torch
 
 MIB = 2**20
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}    # by the names commands take
 
 
 def environment(device: torch.device) -> dict[str, str | int | None]:
