@@ -1,13 +1,13 @@
 import pytest
 
 from saga_attention.train import load_config, to_yaml
-from saga_attention.train.classify import Classify
+from saga_attention.configs import read_recipe
 from saga_attention.train.config import parse_overrides
 
 
 def test_defaults_preset_file_then_overrides(tmp_path):
     config = load_config()
-    assert config.engine.epochs == Classify.presets["procedural"]["epochs"] and config.task.mixup == 0.0
+    assert config.engine.epochs == read_recipe("procedural")["epochs"] == 30 and config.task.mixup == 0.0
     assert (config.task_name, config.engine.model) == ("classify", "saga_pvt_tiny")
     recipe = load_config("imagenet-pvt")
     assert (recipe.engine.epochs, recipe.engine.lr, recipe.task.mixup, recipe.task.img_size) == (300, 5e-4, 0.8, 224)
@@ -41,18 +41,6 @@ def test_compile_takes_false_true_or_reduce_overhead(text, mode, tmp_path):
     assert load_config(None, [f"compile={text}"]).engine.compile == mode
     (tmp_path / "c.yaml").write_text(f"compile: {text}\n")          # a run folder written when compile was a bool
     assert load_config(tmp_path / "c.yaml").engine.compile == mode
-
-
-def test_a_config_written_before_the_engine_still_loads(tmp_path):
-    """Run folders of the first `saga train` had no task and kept architecture options in model_kwargs."""
-    (tmp_path / "config.yaml").write_text(
-        "model: saga_pvt_tiny\nmodel_kwargs:\n  attn_kwargs:\n    gate_bias_init: 2.0\n    value_gate: false\n"
-        "data: match\nimg_size: 64\nepochs: 3\nlr: 0.001\nmixup: 0.0\n")
-    config = load_config(tmp_path / "config.yaml")
-    assert config.task_name == "classify" and config.engine.model == "saga_pvt_tiny:gate_bias_init=2.0,value_gate=false"
-    (tmp_path / "config.yaml").write_text("model: saga_pvt_tiny\nmodel_kwargs: {num_classes: -3}\n")
-    with pytest.raises(ValueError, match="model saga_pvt_tiny has no option 'num_classes'"):
-        load_config(tmp_path / "config.yaml")
 
 
 @pytest.mark.parametrize("overrides,message", [

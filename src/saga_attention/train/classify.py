@@ -40,10 +40,6 @@ class ClassifySettings:
 
 
 # The built-in tasks: no crop, flip or mixing (each would change the answer), a short schedule.
-PROCEDURAL = dict(data="match", img_size=64, epochs=30, batch_size=128, lr=1e-3, warmup_epochs=3, mixup=0.0,
-                  cutmix=0.0, hflip=0.0, label_smoothing=0.0, drop_path=0.1, clip_grad=5.0)
-
-
 def builtin_split(task: str, split: str, size: int, count: int, seed: int) -> tuple[Tensor, Tensor]:
     """A built-in task's split, generated once and cached (safetensors) under $SAGA_CACHE."""
     path = cache_dir() / f"{task}-v{GENERATOR_VERSION}-{split}-{size}px-{count}-seed{seed}.safetensors"
@@ -70,13 +66,6 @@ def carve(length: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
 class Classify(Task):
     name = "classify"
     Settings = ClassifySettings
-    presets = {
-        "imagenet-pvt": {},                  # the DeiT/PVT ImageNet recipe: 300 epochs at 224; give data=<folder>
-        "procedural": PROCEDURAL,
-        # Sized for a 2-core CPU: about 25 s an epoch for saga_pvt_tiny (measured), 10 epochs.
-        "cpu": {**PROCEDURAL, "train_size": 1000, "val_size": 250, "batch_size": 50, "epochs": 10,
-                "warmup_epochs": 1},
-    }
     default_preset = "procedural"
     default_model = "saga_pvt_tiny"
     metrics = ("loss", "top1", "top5")

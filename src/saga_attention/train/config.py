@@ -1,5 +1,5 @@
 """Training configuration: the engine's settings (shared by every task) and the task's own, from the
-task's default preset (or a named preset, or a YAML file), then `key=value` overrides, in that order.
+task's default recipe (or a named recipe or preset, or a YAML file), then `key=value` overrides, in that order.
 
 Every field is checked by type and range, the model spec against the model's options and the data
 against what exists, before anything touches the disk. Numbers parse in every spelling (`lr=1e-3`).
@@ -8,82 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from ..models import ModelSpec, check_buildable, model_config, parse_model_spec
-from ..models.registry import check_options
-from ..settings import check_fields, coerce, field_default, load_yaml, parse_value, setting, short
+from ..configs import read_recipe, recipe_names
+from ..models import check_buildable, model_config, parse_model_spec
+from ..settings import check_fields, coerce, field_default, load_yaml, parse_value, short
+from .engine_settings import DEVICE, EngineSettings, TrainConfig
 from .task import TASKS, get_task
-
-COMPILE_MODES = ("false", "true", "reduce-overhead")
-DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-def default_workers() -> int:
-    """DataLoader workers per process: what the machine gives this process, at most 4."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(4, cores)
-
-
-@dataclass
-class EngineSettings:
-    """The engine's settings: schedule, optimiser, precision, devices, checkpoints. Shared by every task."""
-
-    task: str = setting("", doc="classify, enhance, ...; empty: the task the model is registered for")
-    model: str = setting("", doc="a model spec, name[:key=value,...]; empty: the task's default model")
-    workers: int = setting(default_workers(), low=0, doc="DataLoader workers per process")
-    batch_size: int = setting(128, low=1, doc="per process")
-    epochs: int = setting(300, low=1)
-    lr: float = setting(5e-4, above=0, doc="peak learning rate (a task may scale it with the batch)")
-    min_lr: float = setting(1e-5, low=0, doc="the cosine schedule's floor")
-    warmup_epochs: float = setting(5.0, low=0, doc="linear warmup; at most a fifth of the run")
-    weight_decay: float = setting(0.05, low=0)
-    clip_grad: float = setting(0.0, low=0, doc="max gradient norm; 0 = off")
-    ema_decay: float = setting(0.0, low=0, below=1, doc="0 = no EMA; e.g. 0.9998")
-    amp: str = setting("auto", choices=("auto", "bf16", "none"), doc="auto: bf16 on CUDA")
-    compile: str = setting("false", choices=COMPILE_MODES, doc="torch.compile the model: true, or reduce-overhead "
-                                                              "(CUDA graphs: for small batches, where launches dominate)")
-    grad_checkpointing: bool = setting(False, doc="recompute activations in backward: less memory, about a "
-                                                  "third more compute (the model's set_grad_checkpointing)")
-    seed: int = setting(0, low=0)
-    device: str = setting("auto", doc="auto, cpu, cuda or cuda:N")
-    out: str = setting("", doc="the run folder; default runs/<model>-<data>-<time>")
-    resumable: bool = setting(True, doc="keep the optimiser state in last.safetensors (false: weights only)")
-
-
-@dataclass
-class TrainConfig:
-    """The engine's settings and the task's (an instance of the task's Settings dataclass)."""
-
-    engine: EngineSettings
-    task: Any
-
-    @property
-    def task_name(self) -> str:
-        return self.engine.task
-
 
 def _names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
-
-
-def _legacy(values: dict[str, Any]) -> dict[str, Any]:
-    """Run folders written before model specs kept architecture overrides in `model_kwargs`
-    ({attn_kwargs: {...}, other: ...}); fold them into the model spec."""
-    values = dict(values)
-    kwargs = values.pop("model_kwargs", None) or {}
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"model_kwargs must be a mapping; got {short(kwargs)}")
-    flat = {**{k: v for k, v in kwargs.items() if k != "attn_kwargs"}, **(kwargs.get("attn_kwargs") or {})}
-    if flat:
-        spec = parse_model_spec(str(values.get("model", "")) or "saga_pvt_tiny")
-        values["model"] = str(ModelSpec(spec.name, {**spec.options, **check_options(spec.name, flat)}))
-    return values
 
 
 def _task_of(values: dict[str, Any]) -> str:
@@ -94,21 +31,25 @@ def _task_of(values: dict[str, Any]) -> str:
     return "classify"
 
 
-def _find_preset(name: str) -> tuple[str, dict[str, Any]]:
+def preset_names() -> list[str]:
+    """The recipes shipped in saga_attention/configs, then the presets that registered tasks declare."""
+    return recipe_names() + [p for task in TASKS.values() for p in task.presets]
+
+
+def preset(name: str) -> dict[str, Any] | None:
+    """The settings of a recipe or a task's preset (with its task), or None when there is none of that name."""
+    if name in recipe_names():
+        return read_recipe(name)
     for task in TASKS.values():
         if name in task.presets:
-            return task.name, dict(task.presets[name])
-    return "", {}
-
-
-def preset_names() -> list[str]:
-    return [p for task in TASKS.values() for p in task.presets]
+            return {"task": task.name, **task.presets[name]}
+    return None
 
 
 def _read_source(source: str) -> dict[str, Any]:
-    task, values = _find_preset(source)
-    if task:
-        return {"task": task, **values}
+    values = preset(source)
+    if values is not None:
+        return values
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"--config must be a preset ({', '.join(preset_names())}) or a YAML file; "
@@ -139,7 +80,7 @@ def _build(cls: type, values: dict[str, Any]) -> Any:
 
 def make_config(values: dict[str, Any]) -> TrainConfig:
     """A checked config from flat settings (engine and task keys mixed); ValueError listing every problem."""
-    values = _legacy(values)
+    values = dict(values)
     task = get_task(_task_of(values))
     values["task"] = task.name
     values["model"] = str(values.get("model") or task.default_model)
@@ -175,8 +116,8 @@ def load_config(source: str | os.PathLike | None = None, overrides: Sequence[str
     """The task's default preset (or `source`: a preset name or a YAML file), then `overrides`."""
     extra = parse_overrides(overrides)
     if source is None:
-        task = get_task(_task_of(_legacy(extra)))
-        values = dict(task.presets.get(task.default_preset, {})) if task.default_preset else {}
+        task = get_task(_task_of(extra))
+        values = (preset(task.default_preset) or {}) if task.default_preset else {}
     else:
         values = _read_source(str(source))
     return make_config({**values, **extra})

@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .config import TrainConfig
+from .engine_settings import TrainConfig
 from .distributed import Process
 
 

@@ -31,7 +31,8 @@ from ..runs import check_new_run_dir, clean_partial_writes, folder_sizes, human_
     start_run
 from . import distributed
 from .checkpoint import load_train_state, save_train_state
-from .config import TrainConfig, load_config, to_yaml
+from .config import load_config, to_yaml
+from .engine_settings import TrainConfig
 from .data import loader
 from .log import MetricsLog
 from .task import Task, get_task
@@ -234,8 +235,6 @@ def _train(task: Task, run_dir: Path, resume: bool, history: str) -> dict:
     if resume:
         removed = clean_partial_writes(run_dir) if process.main else []
         counters = load_train_state(run_dir / LAST, model, optimizer, ema)
-        if "best_top1" in counters:                       # written before the engine named its best metric
-            counters["best"] = counters.pop("best_top1")
         say(f"resuming {run_dir} after epoch {counters['epoch']} of {engine.epochs}"
             + (f"; removed {len(removed)} partial checkpoint write(s)" if removed else ""))
     if process.main:

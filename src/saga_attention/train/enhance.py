@@ -60,10 +60,6 @@ class EnhanceSettings:
 
 
 # Sized for a 2-core CPU (the shipped weights): saga_llie_tiny, 2000 steps of 4 crops of 128 x 128, about 30 minutes.
-CPU = dict(model="saga_llie_tiny", epochs=8, samples_per_epoch=1000, batch_size=4, lr=2e-3, min_lr=1e-5,
-           warmup_epochs=0.5, weight_decay=1e-4, clip_grad=1.0, ema_decay=0.995, crop=128)
-
-
 def init_weights(source: str) -> Path:
     """The weights file of `init=`: a .safetensors file, or a run folder's best.safetensors."""
     path = Path(source)
@@ -81,7 +77,6 @@ def init_weights(source: str) -> Path:
 class Enhance(Task):
     name = "enhance"
     Settings = EnhanceSettings
-    presets = {"lowlight": {}, "lowlight-cpu": CPU}
     default_preset = "lowlight"
     default_model = "saga_llie_small"
     metrics = ("loss", "psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean")

@@ -11,15 +11,13 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from .distributed import Process
-
-if TYPE_CHECKING:
-    from .config import TrainConfig
+from .engine_settings import EngineSettings, TrainConfig
 
 
 @dataclass
@@ -34,8 +32,9 @@ class Task(abc.ABC):
 
     name: ClassVar[str]
     Settings: ClassVar[type]                        # a dataclass of this task's own settings
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}   # named settings (engine's and task's), for --config
-    default_preset: ClassVar[str | None] = None     # applied when neither --config nor a YAML file is given
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}   # named settings (engine's and task's), for --config,
+                                                    # beside the recipe files of saga_attention/configs
+    default_preset: ClassVar[str | None] = None     # a recipe or preset applied when --config is not given
     default_model: ClassVar[str]                    # the model when none is named
     metrics: ClassVar[tuple[str, ...]]              # what `evaluate_batch` sums become, in log order
     best_metric: ClassVar[str]                      # the metric that picks best.safetensors
@@ -96,8 +95,6 @@ TASKS: dict[str, type[Task]] = {}
 
 def register_task(task: type[Task]) -> type[Task]:
     """Make `task` available as task=<task.name>; its settings may not reuse the engine's names."""
-    from .config import EngineSettings
-
     clash = {f.name for f in dataclasses.fields(task.Settings)} & {f.name for f in dataclasses.fields(EngineSettings)}
     if clash:
         raise ValueError(f"task {task.name!r} reuses the engine's setting names: {', '.join(sorted(clash))}")
