@@ -11,11 +11,9 @@ from torch import Tensor, nn
 from .analysis import load_photos
 from .analysis.rank import model_ranks, plot_rank_curves, summarize
 from .data import EvalTransform, ImageFolder, collate, normalize
-from .models import create_model, load_checkpoint, parse_model_spec
+from .models import create_model, parse_model_spec
 from .runs import make_dir
-from .train import get_task, run_config
-from .train.distributed import Process
-from .train.engine import BEST
+from .train.engine import load_run
 
 
 def folder_images(root: str | Path, size: int, count: int) -> Tensor:
@@ -33,9 +31,8 @@ def source_model(source: str, size: int, count: int, images_dir: str | None) -> 
     spec (fresh weights; images from `images_dir` or scikit-image's photographs)."""
     path = Path(source)
     if path.is_dir():
-        config = run_config(path)
-        task = get_task(config.task_name)(config, Process(0, 1, torch.device("cpu")))
-        model = load_checkpoint(task.build_model(), path / BEST)
+        model, task = load_run(path)
+        config = task.config
         label = config.engine.model
         if images_dir:
             return model, folder_images(images_dir, config.task.img_size, count), label

@@ -19,6 +19,7 @@ from ..models import create_model, load_checkpoint, model_config, parse_model_sp
 from ..models.llie import BANDED_MIXERS
 from ..models.llie_bands import resident_channels
 from ..models.pretrained import shipped_models
+from ..train.engine import load_run
 from .tiles import (CALIBRATION_SIDES, MemoryModel, Plan, available_bytes, calibrate, plan_bands, plan_tile,
                     run_plan)
 
@@ -33,13 +34,7 @@ def load_enhancer(source: str | None = None) -> nn.Module:
     source = source or DEFAULT_MODEL
     path = Path(source)
     if path.is_dir():
-        from ..train import run_config
-
-        config = run_config(path)
-        if not (path / "best.safetensors").is_file():
-            raise ValueError(f"run folder {source!r} has no best.safetensors yet: no epoch of it finished")
-        model = create_model(parse_model_spec(config.engine.model))
-        load_checkpoint(model, path / "best.safetensors")
+        model = load_run(path)[0]
     elif path.suffix == ".safetensors" or path.is_file():
         _, metadata = read_checkpoint(path)
         if "model" not in metadata:

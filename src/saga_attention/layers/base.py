@@ -9,6 +9,16 @@ from torch import Tensor, nn
 from ..ops.norm import layer_norm
 
 
+def to_tokens(x: Tensor) -> Tensor:
+    """A map (B, C, H, W) -> its tokens (B, H*W, C)."""
+    return x.flatten(2).transpose(1, 2)
+
+
+def to_map(tokens: Tensor, hw: Sequence[int]) -> Tensor:
+    """Tokens (B, H*W, C) -> the map (B, C, H, W) of hw = (H, W)."""
+    return tokens.transpose(1, 2).unflatten(-1, tuple(hw))
+
+
 class LayerNorm(nn.LayerNorm):
     """nn.LayerNorm over the last dim; on CUDA the narrow-row kernel of ops/norm (aten's kernel gives each row its
     own thread block: 467 us for PVT-T's 4 x 102400 tokens of 64 channels on an H200), in training only on norms of
@@ -65,9 +75,9 @@ class AttentionBase(nn.Module):
             return x, (H, W)
         if H < self.sr_ratio or W < self.sr_ratio:
             raise ValueError(f"an {H}x{W} map is smaller than sr_ratio={self.sr_ratio}")
-        reduced = self.sr(x.transpose(1, 2).unflatten(-1, (H, W)))  # (B, C, Hr, Wr)
+        reduced = self.sr(to_map(x, (H, W)))  # (B, C, Hr, Wr)
         hw = (reduced.shape[-2], reduced.shape[-1])
-        return self.norm(reduced.flatten(2).transpose(1, 2)), hw
+        return self.norm(to_tokens(reduced)), hw
 
     def project(self, x: Tensor, H: int, W: int) -> tuple[Tensor, list[Tensor], Tensor, tuple[int, int]]:
         """q (B, N, C), the key-side outputs [(B, M, w) for w in kv_widths], key tokens (B, M, C), (Hr, Wr)."""
@@ -131,10 +141,10 @@ class DepthwiseConv(nn.Module):
 
     def forward(self, tokens: Tensor, hw: tuple[int, int], out_hw: tuple[int, int] | None = None) -> Tensor:
         """tokens (B, M, C) of an hw map -> (B, N, C) of the out_hw map (upsampled when the maps differ)."""
-        fmap = self.conv(tokens.transpose(1, 2).unflatten(-1, hw))  # (B, C, h, w)
+        fmap = self.conv(to_map(tokens, hw))  # (B, C, h, w)
         if out_hw is not None and tuple(out_hw) != tuple(hw):
             fmap = nn.functional.interpolate(fmap, size=out_hw, mode="bilinear", align_corners=False)
-        return fmap.flatten(2).transpose(1, 2)
+        return to_tokens(fmap)
 
 
 def merge_heads(t: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..ops.inputs import BACKENDS, check_choice
 from ..ops.mlp import norm_mlp
-from .base import LayerNorm
+from .base import LayerNorm, to_tokens
 from .build import build_attention
 
 
@@ -23,7 +23,7 @@ class PatchEmbed(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
         x = self.proj(x)  # (B, C, H/p, W/p)
         hw = (x.shape[-2], x.shape[-1])
-        return self.norm(x.flatten(2).transpose(1, 2)), hw
+        return self.norm(to_tokens(x)), hw
 
 
 class Mlp(nn.Module):

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import ATTENTION_KINDS, AttentionBase, Block, LayerNorm, PatchEmbed
+from ..layers.base import to_map, to_tokens
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .features import FeatureInfo, take_indices
 from .registry import ModelConfig, register_model
@@ -55,8 +56,8 @@ class PVTStage(nn.Module):
         return self._resized[1]
 
     def _resize(self, hw: tuple[int, int]) -> Tensor:
-        grid = self.pos_embed.transpose(1, 2).unflatten(-1, self.grid)  # (1, C, gh, gw)
-        return F.interpolate(grid, size=hw, mode="bilinear", align_corners=False).flatten(2).transpose(1, 2)
+        grid = to_map(self.pos_embed, self.grid)  # (1, C, gh, gw)
+        return to_tokens(F.interpolate(grid, size=hw, mode="bilinear", align_corners=False))
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
         x, hw = self.patch_embed(x)
@@ -67,11 +68,6 @@ class PVTStage(nn.Module):
             else:
                 x = block(x, *hw)
         return x, hw
-
-
-def tokens_to_map(x: Tensor, hw: tuple[int, int]) -> Tensor:
-    """(B, h*w, C) -> (B, C, h, w)."""
-    return x.transpose(1, 2).unflatten(-1, hw)
 
 
 class PyramidVisionTransformer(nn.Module):
@@ -153,13 +149,13 @@ class PyramidVisionTransformer(nn.Module):
         maps = []
         for stage in self.stages[:None if last is None else last + 1]:
             tokens, hw = stage(x)
-            x = tokens_to_map(tokens, hw)
+            x = to_map(tokens, hw)
             maps.append(x)
         return maps
 
     def final_norm(self, x: Tensor) -> Tensor:
         """The head's LayerNorm on a last-stage map (B, C, h, w)."""
-        return tokens_to_map(self.norm(x.flatten(2).transpose(1, 2)), x.shape[-2:])
+        return to_map(self.norm(to_tokens(x)), x.shape[-2:])
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(B, 3, H, W) -> normalised last-stage map (B, C, H/32, W/32)."""

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.base import depthwise_conv
+from ..layers.base import depthwise_conv, to_tokens
 from .llie import ChannelNorm, pad_to_multiple
 from .registry import ModelConfig, register_model
 
@@ -49,13 +49,13 @@ class IlluminationGuidedAttention(nn.Module):
 
     def forward(self, x: Tensor, light: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        tokens = x.flatten(2).transpose(1, 2)                                     # (B, HW, C)
+        tokens = to_tokens(x)                                                     # (B, HW, C)
         v_in = self.v(tokens)
 
         def heads(t: Tensor) -> Tensor:                                           # (B, HW, C) -> (B, heads, d, HW)
             return t.transpose(1, 2).reshape(b, self.heads, c // self.heads, h * w)
         q, k = F.normalize(heads(self.q(tokens)), dim=-1), F.normalize(heads(self.k(tokens)), dim=-1)
-        v = heads(v_in) * heads(light.flatten(2).transpose(1, 2))
+        v = heads(v_in) * heads(to_tokens(light))
         attn = ((k @ q.transpose(-2, -1)) * self.rescale).softmax(dim=-1)         # (B, heads, d, d)
         out = self.proj((attn @ v).reshape(b, c, h * w).transpose(1, 2))          # (B, HW, C)
         return out.transpose(1, 2).reshape(b, c, h, w) + self.position(v_in.transpose(1, 2).reshape(b, c, h, w))

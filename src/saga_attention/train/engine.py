@@ -367,15 +367,29 @@ def _finish(run: Run, run_dir: Path, counters: dict, log: MetricsLog | None, sou
     return summary
 
 
+def best_weights(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[Path, TrainConfig]:
+    """(best.safetensors, config) of a saga train run folder, overrides on top of its config.yaml; ValueError for
+    any other folder or one with no finished epoch."""
+    config = run_config(run_dir, overrides)
+    weights = Path(run_dir) / BEST
+    if not weights.is_file():
+        raise ValueError(f"run folder {str(run_dir)!r} has no {BEST} yet: no epoch of it finished")
+    return weights, config
+
+
+def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[nn.Module, Task]:
+    """The best weights of a saga train run folder in its model (on the CPU), and the run's task."""
+    weights, config = best_weights(run_dir, overrides)
+    task = get_task(config.task_name)(config, distributed.Process(0, 1, torch.device("cpu")))
+    return load_checkpoint(task.model_for_weights(), weights), task
+
+
 def eval_setup(checkpoint: str | Path, overrides: list[str]) -> tuple[Path, TrainConfig]:
     """(weights, config) of a run folder (its config.yaml and best.safetensors, overrides on top) or of a
     weights file (the default config with the overrides, e.g. model=... data=...)."""
     path = Path(checkpoint)
     if path.is_dir():
-        config = run_config(path, overrides)
-        if not (path / BEST).is_file():
-            raise ValueError(f"run folder {str(path)!r} has no {BEST} yet: no epoch of it finished")
-        return path / BEST, config
+        return best_weights(path, overrides)
     if not path.exists():
         raise ValueError(f"{str(checkpoint)!r} does not exist; give a run folder of saga train or a .safetensors file")
     return path, load_config(None, overrides)
@@ -387,7 +401,7 @@ def run_eval(checkpoint: str | Path, overrides: list[str]) -> dict:
     process = distributed.setup(config.engine.device)
     try:
         task = get_task(config.task_name)(config, process)
-        model = load_checkpoint(task.build_model(), weights).to(process.device)
+        model = load_checkpoint(task.model_for_weights(), weights).to(process.device)
         metrics = evaluate(task, model, loader(task.eval_dataset(), config, process, None, task.collate))
         return {"checkpoint": str(weights), "model": config.engine.model, "task": task.name,
                 "data": task.run_label(config), **metrics, "summary": task.describe(metrics)}

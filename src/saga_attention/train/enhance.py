@@ -23,6 +23,7 @@ from ..data.lowlight import BUILTIN_HELD_OUT, BUILTIN_TRAIN, BUILTIN_VAL, TRAINA
 from ..data import ReplaceUnreadable
 from ..models import create_model, load_checkpoint, parse_model_spec
 from ..settings import check_interval, setting, short
+from .engine import best_weights
 from .task import Datasets, Task, register_task
 
 BUILTIN, HELD_OUT = "lowlight", "lowlight-heldout"
@@ -64,10 +65,7 @@ def init_weights(source: str) -> Path:
     """The weights file of `init=`: a .safetensors file, or a run folder's best.safetensors."""
     path = Path(source)
     if path.is_dir():
-        if not (path / "best.safetensors").is_file():
-            raise ValueError(f"init={short(source)}: the folder has no best.safetensors (not a finished saga "
-                             "train run)")
-        return path / "best.safetensors"
+        return best_weights(path)[0]
     if not path.is_file():
         raise ValueError(f"init={short(source)} is neither 'pretrained', a .safetensors file nor a run folder")
     return path
@@ -150,6 +148,9 @@ class Enhance(Task):
         if init and init != "pretrained":
             load_checkpoint(model, init_weights(init))
         return model
+
+    def model_for_weights(self) -> nn.Module:
+        return create_model(parse_model_spec(self.config.engine.model))
 
     def collate(self, samples: list) -> tuple:
         """-> (low images, normal images, problems): lists of (3, H, W) uint8, sizes may differ."""

@@ -60,6 +60,10 @@ class Task(abc.ABC):
     def build_model(self) -> nn.Module:
         """The model of `config.engine.model` (a spec), built for this task's data."""
 
+    def model_for_weights(self) -> nn.Module:
+        """The model that trained weights of this task load into (build_model without initial weights)."""
+        return self.build_model()
+
     @abc.abstractmethod
     def collate(self, samples: list) -> tuple:
         """Samples of the datasets -> a batch (tensors on the CPU ..., problems)."""

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..inputs import (BACKENDS, FLOAT_DTYPES, NORMALIZERS, check_attention_inputs, check_choice,
+from ..inputs import (FLOAT_DTYPES, NORMALIZERS, check_attention_inputs, check_choice,
                       kernel_unsupported_reason, resolve_backend)
 from ..state import accumulation_dtype
 from .local import check_local_conv, local_conv
