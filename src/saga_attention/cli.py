@@ -21,8 +21,7 @@ from .measure import environment, resolve_device
 from .data.cache import cache_dir, cache_files, clear_cache
 from .demo import DEMO_RESOLUTIONS, run_demo
 from .enhancement.images import DEFAULT_MAX_PIXELS
-from .models import list_models, model_config, model_tasks, split_specs
-from .models.pretrained import shipped_models
+from .models import list_models, model_config, model_tasks, shipped_models, split_specs
 from .runs import human_bytes, new_run_dir
 from .study import run_rank
 from .train import Interrupted, load_config, preset_names, run_config, run_eval, to_yaml, train

@@ -24,8 +24,13 @@ class Line(nn.Module):
         return self.fc(x).squeeze(-1)
 
 
-register_model("toy_line", lambda width=4: Line(width),
-               ModelConfig(task="regress", in_chans=4, out_chans=1, img_size=1, stride=1, options={"width": 4}))
+default_cfgs = {"toy_line": ModelConfig(task="regress", in_chans=4, out_chans=1, img_size=1, stride=1,
+                                        options={"width": 4})}
+
+
+@register_model
+def toy_line(width: int = 4) -> Line:
+    return Line(width)
 
 
 class Points(Dataset):

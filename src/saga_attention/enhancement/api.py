@@ -15,10 +15,9 @@ from PIL import Image
 from torch import Tensor, nn
 
 from ..measure import DTYPES, MIB, resolve_device
-from ..models import create_model, load_checkpoint, model_config, parse_model_spec, read_checkpoint
+from ..models import create_model, load_checkpoint, model_config, parse_model_spec, read_checkpoint, shipped_models
 from ..models.llie import BANDED_MIXERS
 from ..models.llie_bands import resident_channels
-from ..models.pretrained import shipped_models
 from ..train.engine import load_run
 from .tiles import (CALIBRATION_SIDES, MemoryModel, Plan, available_bytes, calibrate, plan_bands, plan_tile,
                     run_plan)

@@ -4,7 +4,7 @@ from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from .features import FeatureInfo
 from .pvt import PyramidVisionTransformer
 from .registry import (ModelConfig, ModelSpec, check_buildable, create_model, list_models, model_config, model_tasks,
-                       parse_model_spec, register_model, split_specs)
+                       parse_model_spec, register_model, shipped_models, split_specs)
 from .timm_registry import register_with_timm
 
 TIMM_MODELS = register_with_timm()
@@ -25,5 +25,6 @@ __all__ = [
     "read_checkpoint",
     "register_model",
     "save_checkpoint",
+    "shipped_models",
     "split_specs",
 ]

@@ -268,18 +268,96 @@ SIZES = {"tiny": (24, (1, 2, 2)), "small": (40, (1, 2, 3))}      # 0.50M and 1.6
 EXPANSION = {"saga": 2.0, "channel": 2.45, "window": 2.55, "global": 2.55, "linear": 2.55, "focused": 2.45}
 
 
-def _builder(dim: int, depths: tuple[int, ...], mixer: str):
-    def build(**kwargs: Any) -> LowLightNet:
-        return LowLightNet(dim=dim, depths=depths, mixer=mixer, ffn_expansion=EXPANSION[mixer], **kwargs)
-    options = {"head_dim": 16, "in_chans": 3}
+def _cfg(mixer: str, weights: str = "") -> ModelConfig:
+    options: dict[str, Any] = {"head_dim": 16, "in_chans": 3}
     if mixer in BANDED_MIXERS:
         options["band_rows"] = 0
     if mixer == "saga":
         options.update(gate_bias_init=0.0, value_gate=True, gate_granularity="channel", backend="auto")
-    return build, ModelConfig(task="enhance", in_chans=3, out_chans=3, img_size=128, stride=1, options=options)
+    return ModelConfig(task="enhance", in_chans=3, out_chans=3, img_size=128, stride=1, options=options,
+                       weights=weights)
 
 
-for _size, (_dim, _depths) in SIZES.items():
-    for _mixer in MIXERS:
-        name = f"saga_llie_{_size}" if _mixer == "saga" else f"llie_{_mixer}_{_size}"
-        register_model(name, *_builder(_dim, _depths, _mixer))
+default_cfgs = {
+    "saga_llie_tiny": _cfg("saga", weights="saga_llie_tiny.safetensors"),
+    "saga_llie_small": _cfg("saga", weights="saga_llie_small.safetensors"),
+    **{f"llie_{mixer}_{size}": _cfg(mixer) for mixer in MIXERS if mixer != "saga" for size in SIZES},
+}
+
+
+def _create(mixer: str, size: str, **kwargs: Any) -> LowLightNet:
+    dim, depths = SIZES[size]
+    return LowLightNet(dim=dim, depths=depths, mixer=mixer, ffn_expansion=EXPANSION[mixer], **kwargs)
+
+
+
+@register_model
+def saga_llie_tiny(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, tiny, with SAGA as its token mixer. Weights ship in the package."""
+    return _create("saga", "tiny", **kwargs)
+
+
+@register_model
+def saga_llie_small(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, small, with SAGA as its token mixer. Weights ship in the package."""
+    return _create("saga", "small", **kwargs)
+
+
+@register_model
+def llie_channel_tiny(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, tiny, with channel attention (Restormer's MDTA) as its token mixer."""
+    return _create("channel", "tiny", **kwargs)
+
+
+@register_model
+def llie_channel_small(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, small, with channel attention (Restormer's MDTA) as its token mixer."""
+    return _create("channel", "small", **kwargs)
+
+
+@register_model
+def llie_window_tiny(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, tiny, with 8x8 window softmax attention as its token mixer."""
+    return _create("window", "tiny", **kwargs)
+
+
+@register_model
+def llie_window_small(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, small, with 8x8 window softmax attention as its token mixer."""
+    return _create("window", "small", **kwargs)
+
+
+@register_model
+def llie_global_tiny(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, tiny, with softmax attention over every pixel as its token mixer."""
+    return _create("global", "tiny", **kwargs)
+
+
+@register_model
+def llie_global_small(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, small, with softmax attention over every pixel as its token mixer."""
+    return _create("global", "small", **kwargs)
+
+
+@register_model
+def llie_linear_tiny(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, tiny, with ReLU linear attention as its token mixer."""
+    return _create("linear", "tiny", **kwargs)
+
+
+@register_model
+def llie_linear_small(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, small, with ReLU linear attention as its token mixer."""
+    return _create("linear", "small", **kwargs)
+
+
+@register_model
+def llie_focused_tiny(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, tiny, with FLatten's focused linear attention as its token mixer."""
+    return _create("focused", "tiny", **kwargs)
+
+
+@register_model
+def llie_focused_small(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, small, with FLatten's focused linear attention as its token mixer."""
+    return _create("focused", "small", **kwargs)

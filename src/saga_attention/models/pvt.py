@@ -270,8 +270,6 @@ KINDS = {
     "focused_pvt": {"attn_kind": "focused", "sr_ratios": (1, 1, 1, 1)},
     "saga_pvt": {"attn_kind": "saga", "sr_ratios": (1, 1, 1, 1)},
 }
-
-
 # Keywords of PyramidVisionTransformer that are no spec options: the task sets the head, the kind is the model's.
 ARGUMENTS = frozenset({"num_classes", "features_only", "out_indices", "attn_kwargs", "global_pool"})
 LAYER_ARGUMENTS = ("self", "dim", "num_heads", "sr_ratio", "qkv_bias")
@@ -283,18 +281,143 @@ def _scalar_parameters(fn: Any, skip: Sequence[str]) -> dict[str, Any]:
             if k not in skip and isinstance(p.default, (bool, int, float, str))}
 
 
-def _builder(depths: tuple[int, ...], arch: dict[str, Any]):
-    layer_options = _scalar_parameters(ATTENTION_KINDS[arch["attn_kind"]], LAYER_ARGUMENTS)
-
-    def build(attn_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> PyramidVisionTransformer:
-        layer = {k: kwargs.pop(k) for k in list(kwargs) if k in layer_options}
-        return PyramidVisionTransformer(depths=depths, **{**arch, **kwargs},
-                                        attn_kwargs={**(attn_kwargs or {}), **layer})
-    options = {**_scalar_parameters(PyramidVisionTransformer, ("attn_kind", *ARGUMENTS)), **layer_options}
-    return build, ModelConfig(task="classify", in_chans=3, out_chans=1000, img_size=224, stride=STRIDE,
-                              options=options, arguments=ARGUMENTS)
+def _layer_options(family: str) -> dict[str, Any]:
+    return _scalar_parameters(ATTENTION_KINDS[KINDS[family]["attn_kind"]], LAYER_ARGUMENTS)
 
 
-for _prefix, _arch in KINDS.items():
-    for _size, _depths in SIZES.items():
-        register_model(f"{_prefix}_{_size}", *_builder(_depths, _arch))
+def _cfg(family: str) -> ModelConfig:
+    options = {**_scalar_parameters(PyramidVisionTransformer, ("attn_kind", *ARGUMENTS)), **_layer_options(family)}
+    return ModelConfig(task="classify", in_chans=3, out_chans=1000, img_size=224, stride=STRIDE, options=options,
+                       arguments=ARGUMENTS)
+
+
+default_cfgs = {f"{family}_{size}": _cfg(family) for family in KINDS for size in SIZES}
+
+
+def _create(family: str, size: str, attn_kwargs: dict[str, Any] | None = None,
+            **kwargs: Any) -> PyramidVisionTransformer:
+    """A PVT of `size` with the attention of `family`; kwargs that are options of its attention layer go there."""
+    layer = {k: kwargs.pop(k) for k in list(kwargs) if k in _layer_options(family)}
+    return PyramidVisionTransformer(depths=SIZES[size], **{**KINDS[family], **kwargs},
+                                    attn_kwargs={**(attn_kwargs or {}), **layer})
+
+
+
+@register_model
+def pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT v1 with its spatial-reduction softmax attention (sr ratios 8, 4, 2, 1), tiny."""
+    return _create("pvt", "tiny", **kwargs)
+
+
+@register_model
+def pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT v1 with its spatial-reduction softmax attention (sr ratios 8, 4, 2, 1), small."""
+    return _create("pvt", "small", **kwargs)
+
+
+@register_model
+def pvt_medium(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT v1 with its spatial-reduction softmax attention (sr ratios 8, 4, 2, 1), medium."""
+    return _create("pvt", "medium", **kwargs)
+
+
+@register_model
+def pvt_large(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT v1 with its spatial-reduction softmax attention (sr ratios 8, 4, 2, 1), large."""
+    return _create("pvt", "large", **kwargs)
+
+
+@register_model
+def global_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with softmax attention over every token (the quadratic reference), tiny."""
+    return _create("global_pvt", "tiny", **kwargs)
+
+
+@register_model
+def global_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with softmax attention over every token (the quadratic reference), small."""
+    return _create("global_pvt", "small", **kwargs)
+
+
+@register_model
+def global_pvt_medium(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with softmax attention over every token (the quadratic reference), medium."""
+    return _create("global_pvt", "medium", **kwargs)
+
+
+@register_model
+def global_pvt_large(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with softmax attention over every token (the quadratic reference), large."""
+    return _create("global_pvt", "large", **kwargs)
+
+
+@register_model
+def linear_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with ReLU linear attention, tiny."""
+    return _create("linear_pvt", "tiny", **kwargs)
+
+
+@register_model
+def linear_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with ReLU linear attention, small."""
+    return _create("linear_pvt", "small", **kwargs)
+
+
+@register_model
+def linear_pvt_medium(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with ReLU linear attention, medium."""
+    return _create("linear_pvt", "medium", **kwargs)
+
+
+@register_model
+def linear_pvt_large(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with ReLU linear attention, large."""
+    return _create("linear_pvt", "large", **kwargs)
+
+
+@register_model
+def focused_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with FLatten's focused linear attention, tiny."""
+    return _create("focused_pvt", "tiny", **kwargs)
+
+
+@register_model
+def focused_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with FLatten's focused linear attention, small."""
+    return _create("focused_pvt", "small", **kwargs)
+
+
+@register_model
+def focused_pvt_medium(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with FLatten's focused linear attention, medium."""
+    return _create("focused_pvt", "medium", **kwargs)
+
+
+@register_model
+def focused_pvt_large(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with FLatten's focused linear attention, large."""
+    return _create("focused_pvt", "large", **kwargs)
+
+
+@register_model
+def saga_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with SAGA attention, tiny."""
+    return _create("saga_pvt", "tiny", **kwargs)
+
+
+@register_model
+def saga_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with SAGA attention, small."""
+    return _create("saga_pvt", "small", **kwargs)
+
+
+@register_model
+def saga_pvt_medium(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with SAGA attention, medium."""
+    return _create("saga_pvt", "medium", **kwargs)
+
+
+@register_model
+def saga_pvt_large(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with SAGA attention, large."""
+    return _create("saga_pvt", "large", **kwargs)

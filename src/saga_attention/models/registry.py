@@ -1,15 +1,19 @@
 """A model registry in the spirit of timm: register_model, list_models, create_model, and model specs.
 
-Each registered model carries a `ModelConfig`: the task it is built for, its input and output
-channels, default input size and stride, and the options a spec may set. A spec names a model and
-options in one string, `saga_pvt_tiny:gate_bias_init=2.0,value_gate=false`, and is checked against
-those options before any model is built.
+As in timm, each model file defines `default_cfgs` (model name -> `ModelConfig`) and one function per
+variant, decorated with `@register_model`, whose name is the model's name (so `grep "def saga_pvt_tiny"`
+finds it). A `ModelConfig` says what the model is for: the task it is built for, its input and output
+channels, default input size and stride, the options a spec may set and the weights shipped for it.
+A spec names a model and options in one string, `saga_pvt_tiny:gate_bias_init=2.0,value_gate=false`,
+and is checked against those options before any model is built.
 """
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
@@ -17,9 +21,10 @@ from torch import nn
 
 from ..settings import coerce, parse_value, short
 from .checkpoint import load_checkpoint
-from .pretrained import shipped_weights
 
 RUNNER_SETTINGS = ("compile", "dtype", "batch", "device")    # settings of a run, never of a model
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"   # the shipped weights; each file's metadata gives
+                                                                    # its training data and command
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class ModelConfig:
     stride: int = 32                              # input sides must be multiples of this
     options: Mapping[str, Any] = field(default_factory=dict)   # spec options: name -> default (gives the type)
     arguments: frozenset[str] = frozenset()       # further keywords of create_model (num_classes, features_only)
+    weights: str = ""                             # the file in saga_attention/weights shipped for it ("": none)
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,13 @@ class ModelSpec:
 _MODELS: dict[str, tuple[Callable[..., nn.Module], ModelConfig]] = {}
 
 
-def register_model(name: str, fn: Callable[..., nn.Module], config: ModelConfig) -> Callable[..., nn.Module]:
-    """Register `fn(**kwargs) -> nn.Module` under `name`, with what it is for and accepts."""
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register `fn(**kwargs) -> nn.Module` under its name, with the ModelConfig of that name in the
+    `default_cfgs` of fn's module."""
+    name = fn.__name__
     if name in _MODELS:
         raise ValueError(f"model {name!r} is already registered")
-    _MODELS[name] = (fn, config)
+    _MODELS[name] = (fn, sys.modules[fn.__module__].default_cfgs[name])
     return fn
 
 
@@ -70,6 +78,11 @@ def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
 
 def model_tasks() -> list[str]:
     return sorted({cfg.task for _, cfg in _MODELS.values()})
+
+
+def shipped_models() -> list[str]:
+    """The models whose weights ship in the package (create_model(name, pretrained=True))."""
+    return sorted(n for n, (_, cfg) in _MODELS.items() if cfg.weights)
 
 
 def _entry(name: str) -> tuple[Callable[..., nn.Module], ModelConfig]:
@@ -154,7 +167,10 @@ def create_model(name: str | ModelSpec, pretrained: bool = False, checkpoint_pat
     spec = parse_model_spec(name)
     fn, config = _entry(spec.name)
     options = {**spec.options, **check_options(spec.name, kwargs, config.arguments)}
-    weights = shipped_weights(spec.name) if pretrained else None       # before building: fail fast
+    if pretrained and not config.weights:                                 # before building: fail fast
+        raise ValueError(f"no weights are shipped for {spec.name}; models with shipped weights: "
+                         f"{', '.join(shipped_models()) or 'none'}")
+    weights = WEIGHTS_DIR / config.weights if pretrained else None
     model = fn(**options)
     model.model_name = spec.name
     for path in filter(None, (weights, checkpoint_path)):

@@ -130,9 +130,11 @@ class Retinexformer(nn.Module):
         return (self.out(x) + lit)[..., :h, :w]
 
 
-def _build(**kwargs: Any) -> Retinexformer:
+default_cfgs = {"retinexformer": ModelConfig(task="enhance", in_chans=3, out_chans=3, img_size=128, stride=1,
+                                             options={"in_chans": 3})}
+
+
+@register_model
+def retinexformer(**kwargs: Any) -> Retinexformer:
+    """Retinexformer (Cai et al., ICCV 2023) as published: 40 features, blocks (1, 2, 2), 1.61M parameters."""
     return Retinexformer(n_feat=40, blocks=(1, 2, 2), **kwargs)
-
-
-register_model("retinexformer", _build, ModelConfig(task="enhance", in_chans=3, out_chans=3, img_size=128, stride=1,
-                                                    options={"in_chans": 3}))
