@@ -11,6 +11,27 @@ from PIL import Image
 from saga_attention.cli import main
 
 
+LOADED = "import sys; {}; print(*(m in sys.modules for m in ('torch', 'matplotlib', 'triton')))"
+
+
+@pytest.mark.parametrize("statement", [
+    "import saga_attention",
+    "from saga_attention.cli import build_parser; p = build_parser()",
+])
+def test_the_package_and_the_command_line_import_light(statement):
+    """`import saga_attention` and the command line's parser load neither torch, matplotlib nor triton."""
+    done = subprocess.run([sys.executable, "-c", LOADED.format(statement)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "False", "False"], done.stderr
+
+
+@pytest.mark.parametrize("command", ["--help", "train --help", "enhance --help", "bench --help", "demo --help"])
+def test_help_answers_without_torch(command):
+    code = ("import sys; from saga_attention.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
+            "    pass\nprint('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, *command.split()], capture_output=True, text=True, timeout=60)
+    assert "usage: saga" in done.stdout and done.stdout.split()[-1] == "False"
+
+
 def test_models(capsys):
     assert main(["models", "pvt_t*"]) == 0
     out = capsys.readouterr().out
@@ -23,7 +44,7 @@ def test_models_without_match(capsys):
 
 
 def test_bench_writes_records_table_and_plot(tmp_path):
-    """The issue's command: saga bench --models pvt_tiny,saga_pvt_tiny --res 224,448 --device cpu --json out.json"""
+    """saga bench --models pvt_tiny,saga_pvt_tiny --res 224,448 --device cpu --json out.json"""
     out = tmp_path / "out.json"
     argv = ["bench", "--models", "pvt_tiny,saga_pvt_tiny", "--res", "224,448", "--device", "cpu", "--json", str(out)]
     assert main(argv) == 0

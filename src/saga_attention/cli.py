@@ -13,22 +13,21 @@ import shlex
 import sys
 from pathlib import Path
 
-from .version import __version__
-from .bench.flops import model_stats
-from .bench.report import markdown, plot, read_records, write_json
-from .bench.runner import TASK_DEFAULTS, run_sweep, suite_parts
-from .measure import environment, resolve_device
-from .data.cache import cache_dir, cache_files, clear_cache
-from .demo import DEMO_RESOLUTIONS, run_demo
+from .configs import recipe_names
 from .enhancement.images import DEFAULT_MAX_PIXELS
-from .models import list_models, model_config, model_tasks, shipped_models, split_specs
-from .runs import human_bytes, new_run_dir
-from .study import run_rank
-from .train import Interrupted, load_config, preset_names, run_config, run_eval, to_yaml, train
+from .version import __version__
+
+# Everything that imports torch is imported by the command that needs it, so that `saga --help` answers at once.
 
 
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _specs(text: str) -> list[str]:
+    from .models import split_specs
+
+    return split_specs(text)
 
 
 def _ints(text: str) -> list[int]:
@@ -39,6 +38,9 @@ def _ints(text: str) -> list[int]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from .bench.flops import model_stats
+    from .models import list_models, model_config, model_tasks, shipped_models
+
     if args.task and args.task not in model_tasks():
         raise ValueError(f"--task must be one of {', '.join(model_tasks())}; got {args.task!r}")
     names = list_models(args.pattern, task=args.task)
@@ -58,6 +60,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _write_table_and_plot(records: list[dict], stem: Path) -> None:
+    from .bench.report import markdown, plot
+
     table = markdown(records)
     stem.with_suffix(".md").write_text(table)
     plot(records, stem.with_suffix(".png"))
@@ -66,6 +70,11 @@ def _write_table_and_plot(records: list[dict], stem: Path) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.report import write_json
+    from .bench.runner import TASK_DEFAULTS, run_sweep, suite_parts
+    from .measure import environment, resolve_device
+    from .runs import new_run_dir
+
     device = resolve_device(args.device)
     if args.task not in TASK_DEFAULTS:
         raise ValueError(f"--task must be one of {', '.join(TASK_DEFAULTS)}; got {args.task!r}")
@@ -87,17 +96,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .bench.report import read_records
+
     records = read_records(args.json)
     _write_table_and_plot(records, Path(args.out) if args.out else Path(args.json[0]))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
     run_demo(args.out, args.device, args.res, args.dtype, args.repeats, args.command, args.train_epochs)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .train import load_config, run_config, to_yaml, train
+
     if args.resume:
         run_dir = Path(args.resume)
         config = run_config(run_dir, args.overrides)
@@ -111,6 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from .train import run_eval
+
     metrics = run_eval(args.checkpoint, args.overrides)
     print(f"{metrics['model']} on {metrics['data']} ({metrics['count']} samples): {metrics['summary']}"
           + (f"; skipped {metrics['skipped']} unreadable file(s)" if metrics["skipped"] else ""))
@@ -149,6 +166,10 @@ def cmd_enhance(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
+    from .measure import resolve_device
+    from .runs import new_run_dir
+    from .study import run_rank
+
     out = Path(args.out) if args.out else new_run_dir("runs", "rank", create=False)
     device = str(resolve_device(args.device))
     run_rank(args.sources, out, args.res, args.images, args.image_dir, args.map_tokens, device)
@@ -156,6 +177,9 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from .data.cache import cache_dir, cache_files, clear_cache
+    from .runs import human_bytes
+
     if args.clear:
         files, size = clear_cache()
         print(f"removed {files} file(s), {human_bytes(size)}, from {cache_dir()}")
@@ -182,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list registered models with parameters and FLOPs")
     p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'saga_*'")
-    p.add_argument("--task", help=f"only the models built for this task ({', '.join(model_tasks())})")
+    p.add_argument("--task", help="only the models built for this task (classify or enhance)")
     p.add_argument("--res", type=int, default=224, help="input size for the FLOP count (default 224)")
     p.set_defaults(func=cmd_models)
 
@@ -193,13 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, help="seconds per cell: each runs in its own process and is stopped "
                                                     "after this (recorded as time_limit; a cell killed by the system "
                                                     "as killed)")
-    p.add_argument("--models", type=split_specs, default=None,
+    p.add_argument("--models", type=_specs, default=None,
                    help="comma-separated model specs, options after a colon: pvt_tiny:impl=math,"
                         "saga_pvt_tiny:gate_bias_init=2.0,value_gate=false; '@compile' after a spec runs it under "
                         "torch.compile (fullgraph), '@reduce-overhead' the same with CUDA graphs, e.g. "
                         "saga_pvt_tiny@compile")
     p.add_argument("--suite", help="a built-in sweep instead of --models/--res/--batch/--dtype/--mode: 'paper' "
-                                   "(the paper's efficiency table, issue 3), or one part: paper:eager, "
+                                   "(the paper's efficiency table: PVT-T's attention, SDPA and SAGA at 1280 and 2048, batch 8), or one part: paper:eager, "
                                    "paper:compiled, paper:train")
     p.add_argument("--res", type=_csv, default=None, help="comma-separated resolutions, N or HxW")
     p.add_argument("--batch", type=_ints, default=[1], help="comma-separated batch sizes")
@@ -220,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the gate decomposition on photographs, then pvt_tiny vs saga_pvt_tiny")
     p.add_argument("--out", default="runs", help="folder for the run folder (default runs/)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--res", type=_ints, default=list(DEMO_RESOLUTIONS), help="comma-separated resolutions")
+    p.add_argument("--res", type=_ints, default=None, help="comma-separated resolutions of the benchmark "
+                                                            "(default 224,512,1024)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--train-epochs", type=int, default=4,
@@ -234,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="On a 2-core CPU: saga train --config cpu (about 25 s an epoch, 10 epochs: 4-5 minutes). "
                               "The built-in tasks are generated once into $SAGA_CACHE (see saga cache).")
     p.add_argument("overrides", nargs="*", help=overrides_help)
-    p.add_argument("--config", help=f"a preset ({', '.join(preset_names())}) or a YAML file of settings "
+    p.add_argument("--config", help=f"a recipe ({', '.join(recipe_names())}) or a YAML file of settings "
                                     "(default: the task's own preset, procedural for classify)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in this folder from its last checkpoint")
     p.add_argument("--print-config", action="store_true", help="print the resolved settings and exit")
@@ -294,11 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     args.command = shlex.join(["saga", *argv])
     try:
         return args.func(args)
-    except Interrupted as stop:
-        print(f"saga {args.command_name}: {stop.message}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print(f"saga {args.command_name}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:           # train.engine.Interrupted carries the command that resumes
+        print(f"saga {args.command_name}: {getattr(stop, 'message', 'interrupted')}", file=sys.stderr)
         return 130
     except (ValueError, OSError) as err:
         if os.environ.get("SAGA_DEBUG"):

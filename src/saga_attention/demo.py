@@ -34,12 +34,13 @@ DEMO_ENHANCE_MODELS = ("saga_llie_tiny", "llie_channel_tiny", "retinexformer")
 DEMO_ENHANCE_RESOLUTIONS = ("400x600",)  # LOL's size
 
 
-def run_demo(out_root: str | Path = "runs", device: str = "auto", resolutions: Sequence[int] = DEMO_RESOLUTIONS,
+def run_demo(out_root: str | Path = "runs", device: str = "auto", resolutions: Sequence[int] | None = None,
              dtype: str = "fp32", repeats: int = 5, command: str = "saga demo", train_epochs: int = 4,
              enhance_resolutions: Sequence[str] | None = None) -> Path:
     """Write decomposition.json, bench.json/.md/.png, train-<model>/ and rank/ folders, enhance.png,
     enhance-bench.json/.md/.png and report.md into a new run folder; return it. train_epochs=0 leaves the
-    training part out; enhance_resolutions defaults to DEMO_ENHANCE_RESOLUTIONS."""
+    training part out; resolutions default to DEMO_RESOLUTIONS, enhance_resolutions to DEMO_ENHANCE_RESOLUTIONS."""
+    resolutions = resolutions or DEMO_RESOLUTIONS
     enhance_resolutions = enhance_resolutions or DEMO_ENHANCE_RESOLUTIONS
     dev = resolve_device(device)
     run_dir = new_run_dir(out_root, "demo")
