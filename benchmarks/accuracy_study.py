@@ -1,7 +1,9 @@
-"""Issue 15: the accuracy study on the built-in tasks, in three steps, each one command (repository root):
+"""The accuracy study on the built-in tasks, in three steps, each one command (repository root):
 
   python benchmarks/accuracy_study.py sweep RUNS      # GPU: every model's lr, tuned on training images held out
-  python benchmarks/accuracy_study.py table           # anywhere: lr.json, tables and verdicts from RESULTS
+  python benchmarks/accuracy_study.py table --from RUNS   # anywhere: runs.json from RUNS' run folders, then
+                                                      # lr.json, tables and verdicts in RESULTS (without --from:
+                                                      # from the committed runs.json)
   python benchmarks/accuracy_study.py study RUNS      # GPU: 3 seeds per model and task at its lr, ablations, ranks
   python benchmarks/accuracy_study.py study RUNS --labels saga_ungated,saga_headgate --seeds 0,1,2   # a part of it
   python benchmarks/accuracy_study.py sweep RUNS --labels saga_pvt_tiny --tasks match --lrs 1e-4,3e-4 --extra epochs=30
@@ -11,8 +13,11 @@
 `diagnose` runs as the sweep does: softmax, PVT's and global, with the linear kinds' local branch
 (`dwc_kernel_size=3`) at 1e-4, 3e-4 and 1e-3 (are the softmax models at chance for want of a local prior?), then every
 model at the lrs below the sweep's (each model that learned preferred the smallest lr tried): 32 trainings. A longer
-schedule: `--extra epochs=30`; `table` reads a sweep at 30 epochs from RESULTS/sweep30. `update` runs, in one pool, the sweep and diagnose trainings missing from the committed
-sweep/ and the study trainings missing from study/ or run there at an lr other than lr.json's (run `table` first).
+schedule: `--extra epochs=30`. A run folder's place under RUNS names its part: sweep/, sweep30/ (a sweep at 30
+epochs), study/, rank-runs/ (seed-0 runs trained again for the rank study), epochs30/; `table --from` keeps each
+run's best top-1, epochs, lr and command in RESULTS/runs.json (the run folders stay out of git) and the rank
+tables of study/rank-*/ as RESULTS/rank-*.md. `update` runs, in one pool, the sweep and diagnose trainings missing
+from runs.json and the study trainings missing there or run at an lr other than lr.json's.
 
 Equal budget for every model: RECIPE (64x64, 20,000 training and 4,000 validation images of data seed 0,
 15 epochs of batch 128, the `procedural` preset otherwise). The sweep trains on 16,000 of the training images
@@ -30,9 +35,14 @@ import sys
 import time
 from pathlib import Path
 
-from accuracy_table import NAMES, collect, collect_curves, markdown, mean_std
+import csv
+import re
+import shutil
+import statistics
 
-RESULTS = Path(__file__).parent / "results" / "issue15-accuracy"
+RESULTS = Path(__file__).parent / "results" / "accuracy-h200"
+NAMES = {"pvt_tiny": "softmax (PVT, spatial reduction)", "global_pvt_tiny": "softmax, global (sr=1)",
+         "linear_pvt_tiny": "linear (ReLU)", "focused_pvt_tiny": "focused (FLatten)", "saga_pvt_tiny": "SAGA"}
 TASKS = {"match": 25.0, "pathfinder": 50.0}                   # chance, % top-1
 MODELS = list(NAMES)                                          # the attention kinds, each a registered model
 GATE_BIAS = {"saga_bias2": "saga_pvt_tiny:gate_bias_init=2.0"}   # it decides the default
@@ -48,6 +58,57 @@ SEEDS = (0, 1, 2)
 HOLDOUT = 4000
 RECIPE = ["img_size=64", "epochs=15", "batch_size=128", "train_size=20000", "val_size=4000", "data_seed=0",
           "workers=0"]
+
+
+def compact(runs: Path) -> list[dict]:
+    """Every run folder <part>/<task>-<label>-(seed<N>|lr<X>) under runs as one record: its best validation
+    top-1 and epochs done (from metrics.csv, so stopped runs count too), lr and command."""
+    from saga_attention.settings import load_yaml
+
+    records = []
+    for metrics in sorted(runs.glob("*/*/metrics.csv")):
+        folder = metrics.parent
+        match = re.fullmatch(r"(\w+)-(\w+)-(seed|lr)([\d.e-]+)", folder.name)
+        top1 = [float(row["val_top1"]) for row in csv.DictReader(metrics.read_text().splitlines())]
+        if not match or not top1:
+            continue
+        config = load_yaml((folder / "config.yaml").read_text(), str(folder / "config.yaml"))
+        records.append({"part": folder.parent.name, "task": match[1], "label": match[2],
+                        match[3]: float(match[4]) if match[3] == "lr" else int(match[4]),
+                        "best_top1": max(top1), "epochs_done": len(top1), "epochs": config["epochs"],
+                        "lr": float(config["lr"]), "finished": (folder / "summary.json").is_file(),
+                        "command": (folder / "command.txt").read_text().strip().splitlines()[0]})
+    return records
+
+
+def collect(records: list[dict], part: str, finished: bool = True) -> dict:
+    """{task: {label: {seed: best top-1}}} of the runs of `part` (finished ones only, unless finished=False, then
+    {seed: (best top-1, epochs done)})."""
+    table: dict = {}
+    for r in records:
+        if r["part"] == part and "seed" in r and (r["finished"] or not finished):
+            value = r["best_top1"] if finished else (r["best_top1"], r["epochs_done"])
+            table.setdefault(r["task"], {}).setdefault(r["label"], {})[r["seed"]] = value
+    return table
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
+def markdown(table: dict, names: dict[str, str] = NAMES) -> str:
+    """One row per (task, label) in the order of `names`: every seed, then mean ± standard deviation."""
+    seeds = sorted({s for models in table.values() for runs in models.values() for s in runs})
+    lines = ["| task | model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± std |",
+             "|---|---|" + "---|" * (len(seeds) + 1)]
+    for task, models in table.items():
+        for label in (n for n in names if n in models):
+            runs = models[label]
+            mean, std = mean_std(list(runs.values()))
+            cells = " | ".join(f"{runs[s]:.2f}" if s in runs else "-" for s in seeds)
+            lines.append(f"| {task} | {names[label]} | {cells} | {mean:.2f} ± {std:.2f} |")
+    return "\n".join(lines) + "\n"
+
 
 
 def spec(label: str) -> str:
@@ -90,16 +151,16 @@ def rank_runs(runs: Path) -> None:
                             "--out", str(runs / f"rank-{task}")], check=False)
 
 
-def missing(jobs: list[tuple[str, list[str]]], committed: Path) -> list[tuple[str, list[str]]]:
-    """The jobs without a committed run folder of the same name and lr."""
-    from saga_attention.settings import load_yaml
+def missing(jobs: list[tuple[str, list[str]]], records: list[dict], part: str) -> list[tuple[str, list[str]]]:
+    """The jobs without a finished run of the same name and lr in `part` of the committed records."""
+    done = {(r["task"], r["label"], r.get("seed", r.get("lr")), r["lr"]) for r in records
+            if r["part"] == part and r["finished"]}
 
-    def done(name: str, args: list[str]) -> bool:
-        run = committed / name
-        lr = float(next(a for a in args if a.startswith("lr="))[3:])
-        return (run / "summary.json").is_file() and \
-            float(load_yaml((run / "config.yaml").read_text(), str(run / "config.yaml"))["lr"]) == lr
-    return [job for job in jobs if not done(*job)]
+    def key(name: str, args: list[str]) -> tuple:
+        task, label, tail = name.split("-")
+        which = int(tail[4:]) if tail.startswith("seed") else float(tail[2:])
+        return task, label, which, float(next(a for a in args if a.startswith("lr="))[3:])
+    return [job for job in jobs if key(*job) not in done]
 
 
 def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int, deadline: float) -> None:
@@ -139,12 +200,12 @@ def make_data(recipe: list[str], splits: list[str]) -> None:
                           int(settings["data_seed"]))
 
 
-def tuned_lrs(sweep: Path) -> tuple[dict[str, dict[str, float]], str]:
+def tuned_lrs(records: list[dict], part: str = "sweep") -> tuple[dict[str, dict[str, float]], str]:
     """{task: {label: lr}} with the best held-out top-1, and the sweep's table."""
     scores: dict = {}
-    for summary in sorted(sweep.glob("*/summary.json")):
-        task, label, lr = summary.parent.name.split("-")
-        scores.setdefault(task, {}).setdefault(label, {})[float(lr[2:])] = json.loads(summary.read_text())["best_top1"]
+    for r in records:
+        if r["part"] == part and r["finished"] and "lr" in r and "seed" not in r:
+            scores.setdefault(r["task"], {}).setdefault(r["label"], {})[r["lr"]] = r["best_top1"]
     grid = sorted({lr for models in scores.values() for runs in models.values() for lr in runs})
     lines = ["| task | model | " + " | ".join(f"lr {lr:g}" for lr in grid) + " | chosen |", "|---|---|" + "---|" * (len(grid) + 1)]
     best = {}
@@ -203,7 +264,7 @@ def reruns(study: dict, again: dict) -> str:
     rows = [f"| {task} | {STUDY_NAMES[label]} | {study[task][label][0]:.2f} | {runs[0]:.2f} | "
             f"{runs[0] - study[task][label][0]:+.2f} |"
             for task, models in again.items() for label, runs in models.items() if 0 in runs]
-    return ("\n## The seed-0 runs trained again (`rank-runs/`, for the rank study)\n\n| task | model | study | again | "
+    return ("\n## The seed-0 runs trained again (for the rank study)\n\n| task | model | study | again | "
             "difference |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n") if rows else ""
 
 
@@ -216,18 +277,25 @@ def longer(study: dict, curves: dict) -> str:
             mean, std = mean_std([best for best, _ in runs.values()])
             short, short_std = mean_std(list(study[task][label].values()))
             rows.append(f"| {task} | {STUDY_NAMES[label]} | {cells} | {mean:.2f} ± {std:.2f} | {short:.2f} ± {short_std:.2f} |")
-    return ("\n## 30 epochs (`epochs30/`; best validation top-1 in the epochs done)\n\n| task | model | "
+    return ("\n## 30 epochs (best validation top-1 in the epochs done)\n\n| task | model | "
             + " | ".join(f"seed {s}" for s in SEEDS) + " | mean ± std | 15 epochs |\n|---|---|" + "---|" * (len(SEEDS) + 2)
             + "\n" + "\n".join(rows) + "\n") if rows else ""
 
 
-def table(results: Path) -> None:
-    lrs, sweep_md = tuned_lrs(results / "sweep")
+def table(results: Path, runs: Path | None) -> None:
+    """runs.json from the run folders under `runs` (when given), then lr.json, accuracy.json and accuracy.md."""
+    if runs is not None:
+        (results / "runs.json").write_text(json.dumps(compact(runs), indent=1) + "\n")
+        for folder in (runs / "study").glob("rank-*/"):
+            shutil.copy(folder / "rank.md", results / f"{folder.name}.md")
+            shutil.copy(folder / "rank.png", results / f"{folder.name}.png")
+    records = json.loads((results / "runs.json").read_text())
+    lrs, sweep_md = tuned_lrs(records)
     (results / "lr.json").write_text(json.dumps(lrs, indent=2) + "\n")
     text = f"## Learning rate, held-out top-1 (%) of 16,000 training images, seed 0\n\n{sweep_md}"
-    if (results / "sweep30").is_dir():
-        text += f"\n## The same at 30 epochs (`sweep30/`)\n\n{tuned_lrs(results / 'sweep30')[1]}"
-    study = collect(results / "study")
+    if any(r["part"] == "sweep30" for r in records):
+        text += f"\n## The same at 30 epochs\n\n{tuned_lrs(records, 'sweep30')[1]}"
+    study = collect(records, "study")
     if study:
         (results / "accuracy.json").write_text(json.dumps(study, indent=2) + "\n")
         models = {task: {m: r for m, r in runs.items() if m in NAMES or m in DIAGNOSIS} for task, runs in study.items()}
@@ -235,9 +303,10 @@ def table(results: Path) -> None:
                 for task, runs in study.items()}
         text += (f"\n## Accuracy, best validation top-1 (%)\n\n{markdown(models, STUDY_NAMES)}\n{verdicts(study)}"
                  f"\n## SAGA's options (at SAGA's lr)\n\n{markdown(saga, STUDY_NAMES)}")
-        text += options(study) + reruns(study, collect(results / "rank-runs")) + longer(study, collect_curves(results / "epochs30"))
-        for folder in sorted((results / "study").glob("rank-*/"), key=lambda f: (f.name.split("-")[-1], f.name)):
-            text += f"\n## Rank, `study/{folder.name}/` (seed 0, 16 validation images)\n\n{(folder / 'rank.md').read_text()}"
+        text += (options(study) + reruns(study, collect(records, "rank-runs"))
+                 + longer(study, collect(records, "epochs30", finished=False)))
+        for rank in sorted(results.glob("rank-*.md"), key=lambda f: (f.stem.split("-")[-1], f.stem)):
+            text += f"\n## Rank, `{rank.name}` (seed 0, 16 validation images)\n\n{rank.read_text()}"
     (results / "accuracy.md").write_text(text)
     print(text + f"\nwrote {results / 'accuracy.md'} and {results / 'lr.json'}")
 
@@ -247,6 +316,8 @@ def main() -> None:
     parser.add_argument("step", choices=("sweep", "diagnose", "update", "study", "table"))
     parser.add_argument("runs", nargs="?", type=Path, help="where the GPU steps write their run folders")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the committed results (table; study's lr.json)")
+    parser.add_argument("--from", dest="source", type=Path, help="table: the folder whose run folders (sweep/, "
+                                                                 "study/, ...) make runs.json")
     parser.add_argument("--slots", type=int, default=16, help="trainings at a time on each GPU")
     parser.add_argument("--deadline", type=float, default=420, help="seconds after which no training starts")
     parser.add_argument("--labels", help="sweep, study: which models and options, comma-separated (default: the "
@@ -258,7 +329,7 @@ def main() -> None:
     parser.add_argument("--extra", nargs="*", default=[], help="settings added to every training (a CPU smoke test)")
     args = parser.parse_args()
     if args.step == "table":
-        return table(args.results)
+        return table(args.results, args.source)
     if args.runs is None:
         parser.error(f"{args.step} needs RUNS, the folder for its run folders")
     labels = args.labels.split(",") if args.labels else list(MODELS if args.step == "sweep" else STUDY_NAMES)
@@ -279,8 +350,7 @@ def main() -> None:
     if any(lr <= 0 for lr in lrs):
         parser.error(f"--lrs must be positive; got {args.lrs!r}")
     if args.step in ("study", "update") and not (args.results / "lr.json").is_file():
-        parser.error(f"{args.results / 'lr.json'} is missing: run the sweep, copy its run folders to "
-                     f"{args.results / 'sweep'}, then `table`")
+        parser.error(f"{args.results / 'lr.json'} is missing: run the sweep, then `table --from RUNS`")
     args.runs.mkdir(parents=True, exist_ok=True)
     recipe = RECIPE + args.extra
     if args.step in ("sweep", "diagnose"):
@@ -291,8 +361,9 @@ def main() -> None:
     make_data(recipe, ["train", "val"])
     tuned = json.loads((args.results / "lr.json").read_text())
     if args.step == "update":
-        sweep = missing(sweep_jobs(recipe) + sweep_jobs(recipe, diagnose_runs()), args.results / "sweep")
-        study = missing(study_jobs(recipe, tuned, [*MODELS, *DIAGNOSIS, *GATE_BIAS]), args.results / "study")
+        records = json.loads((args.results / "runs.json").read_text())
+        sweep = missing(sweep_jobs(recipe) + sweep_jobs(recipe, diagnose_runs()), records, "sweep")
+        study = missing(study_jobs(recipe, tuned, [*MODELS, *DIAGNOSIS, *GATE_BIAS]), records, "study")
         order = [*DIAGNOSIS, *MODELS, *GATE_BIAS]                   # a model's seeds together, the references first
         study.sort(key=lambda job: order.index(job[0].split("-")[1]))
         for folder in ("sweep", "study"):

@@ -1,6 +1,8 @@
-"""Shared by the SAGA op tests: inputs, a float64 token-by-token re-derivation, the error measure."""
+"""Shared by the op tests: the device the kernels run on, inputs, a float64 token-by-token re-derivation, the error
+measure."""
 import torch
 
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"   # where the kernels run: CUDA, or Triton's CPU interpreter
 FEATURE = {"relu": torch.relu, "elu1": lambda x: torch.nn.functional.elu(x) + 1, "none": lambda x: x}
 
 

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from saga_attention.ops.norm import layer_norm
 from saga_attention.ops.inputs import HAS_TRITON
+from saga_checks import DEVICE
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-5, torch.float16: 2e-3}
 
 

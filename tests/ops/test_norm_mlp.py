@@ -7,9 +7,8 @@ from saga_attention.layers.blocks import Block
 from saga_attention.ops.mlp import norm_mlp, norm_mlp_reference
 from saga_attention.ops.mlp import reference as mlp_reference
 from saga_attention.ops.inputs import HAS_TRITON
-from saga_checks import rel_err
+from saga_checks import DEVICE, rel_err
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
 
 

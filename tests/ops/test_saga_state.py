@@ -7,9 +7,8 @@ import torch
 
 import saga_attention as sa
 from saga_attention.ops.inputs import HAS_TRITON
-from saga_checks import make_inputs, rederived, rederived_local, rel_err
+from saga_checks import DEVICE, make_inputs, rederived, rederived_local, rel_err
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 BACKENDS = ["torch"] + (["triton"] if HAS_TRITON else [])
 
 

@@ -9,11 +9,10 @@ import torch
 import saga_attention as sa
 from saga_attention.ops.inputs import HAS_TRITON
 from saga_attention.ops.saga import triton_unsupported_reason, use_triton
-from saga_checks import make_inputs, rederived, rederived_local, rel_err
+from saga_checks import DEVICE, make_inputs, rederived, rederived_local, rel_err
 
 pytestmark = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-5, torch.float16: 2e-3}
 
 SHAPES = [  # (B, Nq, Nk, H, Dk, Dv): N = 1, primes, Nq != Nk, padded head dims, Dk != Dv

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Everything a GPU machine should check and measure, in one call of at most 10 minutes (run from the repository
+# root; the GPU image runs the package from source):
+#
+#   OUT=runs/gpu bash benchmarks/gpu.sh                       # every part, about 9 minutes on an H100 or H200
+#   OUT=runs/gpu PARTS="tests ops" bash benchmarks/gpu.sh     # some parts
+#
+# Parts, in order, each under its own time limit (seconds), writing under $OUT:
+#   tests     the GPU tests (pytest -m gpu: kernels against float64, compiled models, timm's contract)   240
+#   ops       the op and its kernels: share of the copy bandwidth, host time per call (benchmarks/ops.py)  150
+#   pvt       saga_pvt_tiny against pvt_tiny, bf16, 1280 and 2048: inference eager at batch 1, 4 and 8,
+#             compiled at batch 4, training steps at batch 2 and 8 (saga bench)                          300
+#   lowlight  saga_llie_small against retinexformer and the channel-attention twin at 3840x2160, batch 1,
+#             eager and compiled, and in bands of 256 rows (saga bench --task enhance)                     240
+#   busy      how busy the GPU is in a training step at batch 2 (benchmarks/profiling.py busy)             60
+# Each part's exit code goes to $OUT/parts.txt; the machine and versions to $OUT/machine.txt.
+set -uo pipefail
+export PYTHONPATH=src PYTHONUNBUFFERED=1
+OUT=${OUT:-runs/gpu}
+PARTS=${PARTS:-tests ops pvt lowlight busy}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/machine.txt"
+python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" | tee -a "$OUT/machine.txt"
+
+part() {   # part NAME LIMIT COMMAND...: run COMMAND under LIMIT seconds, log its exit code
+  local name=$1 limit=$2; shift 2
+  case " $PARTS " in *" $name "*) ;; *) return ;; esac
+  timeout "$limit" "$@"; echo "rc=$? : $name : $*" | tee -a "$OUT/parts.txt"
+}
+bench() {  # bench NAME LIMIT SAGA-BENCH-ARGS...
+  local name=$1 limit=$2; shift 2
+  part "$name" "$limit" python3 -m saga_attention.cli bench --device cuda --dtype bf16 "$@"
+}
+
+part tests 240 python3 -m pytest -q -p no:cacheprovider -m gpu -x --junitxml="$OUT/tests.xml" \
+    | tail -n 15 | tee "$OUT/tests.txt"
+part ops 150 python3 benchmarks/ops.py --no-sweep --out "$OUT/ops.json"
+mkdir -p "$OUT/pvt" "$OUT/lowlight"
+bench pvt 120 --models pvt_tiny,saga_pvt_tiny --res 1280,2048 --batch 1,4,8 --json "$OUT/pvt/inference_eager.json"
+bench pvt 120 --models pvt_tiny@compile,saga_pvt_tiny@compile --res 1280,2048 --batch 4 \
+    --json "$OUT/pvt/inference_compiled.json"
+bench pvt 60 --models pvt_tiny,saga_pvt_tiny --res 1280 --batch 2,8 --mode train --json "$OUT/pvt/train_eager.json"
+bench lowlight 90 --task enhance --models saga_llie_small,saga_llie_small:band_rows=256,llie_channel_small,retinexformer \
+    --res 2160x3840 --warmup 2 --repeats 5 --json "$OUT/lowlight/eager.json"
+bench lowlight 150 --task enhance --models saga_llie_small@compile,retinexformer@compile --res 2160x3840 \
+    --warmup 2 --repeats 5 --json "$OUT/lowlight/compiled.json"
+part busy 60 python3 benchmarks/profiling.py busy --models pvt_tiny,saga_pvt_tiny --mode train --batch 2 \
+    --out "$OUT/busy.json"

@@ -1,0 +1,241 @@
+"""Low-light enhancement: quality on photographs no run trains on, seams of tiled and banded passes, the
+equal-budget training table of the low-light nets, and a 24 MP photo through `saga enhance`.
+
+    PYTHONPATH=src python3 benchmarks/lowlight.py heldout --out runs/lowlight/heldout.json   # CPU, 2 minutes
+    PYTHONPATH=src python3 benchmarks/lowlight.py seams --out runs/lowlight/seams.json       # CPU, 1 minute
+    PYTHONPATH=src python3 benchmarks/lowlight.py photo --out runs/lowlight/photo.json       # CPU, 3 minutes
+    PYTHONPATH=src python3 benchmarks/lowlight.py equal-budget --out runs/equal-budget --device cuda --parallel 7
+
+heldout: the built-in held-out pairs (data=lowlight-heldout) as they are, brightened by the best single gamma
+curve per image chosen with the target in hand (an oracle), by CLAHE (scikit-image's equalize_adapthist) and by
+a model (default: the shipped weights). seams: the shipped weights on a darkened photograph; the PSNR of plain
+tiles and of the exact banded pass against one pass. photo: a 6000x4000 photograph (chelsea, which no shipped
+weights saw, upscaled and darkened 8x in linear light) through `saga enhance`, timed, with the command's peak
+resident memory. equal-budget: `saga train` and `saga eval` processes, several at a time; the default budget
+(400 steps of 4 crops of 128 x 128, tiny nets) takes about 8 minutes a run on 2 CPU cores.
+Speed and memory of the nets: `saga bench --task enhance`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage import data as skimage_data
+from skimage.exposure import equalize_adapthist
+
+from saga_attention import metrics
+from saga_attention.data.lowlight import Degradation, builtin_photos
+from saga_attention.enhancement import Enhancer
+from saga_attention.train import get_task, load_config
+from saga_attention.train.distributed import Process
+from saga_attention.train.enhance import HELD_OUT_DRAWS
+
+EXPONENTS = np.exp(np.linspace(np.log(0.05), np.log(1.5), 200))      # y = x ** p, the oracle's search grid
+
+
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+
+
+def oracle_gamma(low: np.ndarray, target: torch.Tensor) -> tuple[np.ndarray, float]:
+    """The x ** p (one p for the image) with the highest PSNR against the target, and that p."""
+    best = max(EXPONENTS, key=lambda p: metrics.psnr(_tensor(low ** p), target)[0])
+    return low ** best, float(best)
+
+
+def heldout(args: argparse.Namespace) -> None:
+    """The held-out pairs as they are, by the oracle gamma, by CLAHE and by a model: PSNR and SSIM."""
+    task = get_task("enhance")(load_config(None, ["data=lowlight-heldout", "model=saga_llie_tiny"]),
+                               Process(0, 1, torch.device("cpu")))
+    pairs = task.eval_dataset()
+    enhancer = Enhancer(args.model, device="cpu")
+    rows = []
+    for i, name in enumerate(pairs.names):
+        low_t, high_t, _ = pairs[i]
+        target = high_t[None].float() / 255
+        low = low_t.permute(1, 2, 0).numpy().astype(np.float32) / 255
+        gamma, exponent = oracle_gamma(low, target)
+        results = {"input": low, "oracle gamma": gamma, "CLAHE": equalize_adapthist(low), "model": enhancer(low)}
+        row = {"image": name, "oracle_exponent": exponent}
+        for method, output in results.items():
+            row[f"{method} psnr"], row[f"{method} ssim"] = metrics.image_scores(output, target)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    methods = ["input", "oracle gamma", "CLAHE", "model"]
+    means = {m: {k: statistics.mean(r[f"{m} {k}"] for r in rows) for k in ("psnr", "ssim")} for m in methods}
+    model_name = enhancer.model.model_name + ("" if args.model else " (shipped weights)")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"model": model_name, "pairs": len(rows), "mean": means, "rows": rows},
+                                         indent=2) + "\n")
+    lines = [f"Held-out pairs: {len(rows)} ({', '.join(sorted({r['image'].rsplit('-', 1)[0] for r in rows}))}, "
+             f"each darkened {HELD_OUT_DRAWS} fixed ways); model {model_name}.", "",
+             "| method | PSNR (dB) | SSIM |", "|---|---|---|"]
+    lines += [f"| {m} | {means[m]['psnr']:.2f} | {means[m]['ssim']:.4f} |" for m in methods]
+    lines += ["", f"model - oracle gamma: {means['model']['psnr'] - means['oracle gamma']['psnr']:+.2f} dB; "
+              f"model - CLAHE: {means['model']['psnr'] - means['CLAHE']['psnr']:+.2f} dB"]
+    Path(args.out).with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def seams(args: argparse.Namespace) -> None:
+    """PSNR of tiled and banded passes' 8-bit outputs against one whole-image pass."""
+    photo = builtin_photos([args.photo])[args.photo]
+    low = Degradation()(photo, np.random.default_rng(0)).astype(np.float32) / 255
+    whole = Enhancer(device="cpu", band=0, max_memory=1e12)         # no bands, no limit: one pass
+    assert whole.plan(*low.shape[:2]) == ("whole", 0)
+    reference = torch.from_numpy(whole(low)).permute(2, 0, 1)[None]
+
+    def score(**plan: int) -> float:
+        out = Enhancer(whole.model, device="cpu", max_memory=1e12, **plan)(low)
+        return round(metrics.psnr(torch.from_numpy(out).permute(2, 0, 1)[None], reference)[0], 2)
+
+    result = {"image": f"{args.photo} {low.shape[1]}x{low.shape[0]}, darkened (seed 0)",
+              "model": "saga_llie_tiny (shipped)", "device": "cpu",
+              "psnr_tiled_vs_whole_db": {side: score(tile=int(side)) for side in args.tiles.split(",")},
+              "psnr_banded_vs_whole_db": {rows: score(band=int(rows)) for rows in args.bands.split(",")}}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+MODELS = ["saga_llie_tiny", "llie_channel_tiny", "llie_window_tiny", "llie_global_tiny", "llie_linear_tiny",
+          "llie_focused_tiny", "retinexformer"]
+
+
+def command(model: str, seed: int, run: Path, args: argparse.Namespace, extra: list[str]) -> list[str]:
+    per_epoch = args.steps // args.epochs * args.batch
+    return [sys.executable, "-m", "saga_attention.cli", "train", "--config", "lowlight-cpu", f"model={model}",
+            f"seed={seed}", f"epochs={args.epochs}", f"samples_per_epoch={per_epoch}", f"batch_size={args.batch}",
+            f"crop={args.crop}", f"device={args.device}", "workers=1", f"out={run}", "resumable=false", *extra]
+
+
+def equal_budget(args: argparse.Namespace) -> None:
+    """Every model trained with the same steps, batch and crop, several seeds, then scored held out."""
+    out = Path(args.out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    variants = {"-": [], **{v[0]: v[1:] for v in args.variant}}
+    jobs = [(m, v, int(s)) for s in args.seeds.split(",") for v in variants for m in args.models.split(",")]
+    pending, running, results = list(jobs), [], []
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.parallel))}
+    start = time.time()
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            model, variant, seed = pending.pop(0)
+            name = f"{model}-seed{seed}" if variant == "-" else f"{model}-{variant}-seed{seed}"
+            run, log = out / "runs" / name, open(out / "runs" / f"{name}.log", "w")
+            proc = subprocess.Popen(command(model, seed, run, args, variants[variant]), stdout=log,
+                                    stderr=subprocess.STDOUT, env=env)
+            running.append((model, variant, seed, run, proc, time.time(), None))
+        time.sleep(2)
+        for item in [r for r in running if r[4].poll() is not None]:
+            running.remove(item)
+            model, variant, seed, run, proc, began, row = item
+            if row is None:                       # training ended: score the best checkpoint held out, in its slot
+                row = {"model": model, "variant": variant, "settings": variants[variant], "seed": seed,
+                       "rc": proc.returncode, "train_s": round(time.time() - began, 1)}
+                if proc.returncode == 0:
+                    row.update(val_psnr=json.loads((run / "summary.json").read_text())["best_psnr"])
+                    held = subprocess.Popen([sys.executable, "-m", "saga_attention.cli", "eval", str(run),
+                                             "data=lowlight-heldout", f"device={args.device}", "workers=0", "--json",
+                                             str(run / "heldout.json")], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, env=env)
+                    running.append((model, variant, seed, run, held, began, row))
+                    continue
+            elif proc.returncode == 0:
+                metrics = json.loads((run / "heldout.json").read_text())
+                row.update(heldout_psnr=metrics["psnr"], heldout_ssim=metrics["ssim"])
+            results.append(row)
+            print(json.dumps(row), flush=True)
+    setup = {k: getattr(args, k) for k in ("steps", "epochs", "batch", "crop", "device", "seeds")}
+    (out / "results.json").write_text(json.dumps({"setup": setup, "wall_s": round(time.time() - start),
+                                                  "runs": results}, indent=2) + "\n")
+    (out / "table.md").write_text(table(results, setup))
+    print(table(results, setup))
+
+
+def _mean_sd(values: list[float], digits: int = 2) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.{digits}f} (one seed)" if values else "-"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def table(results: list[dict], setup: dict) -> str:
+    lines = [f"Equal budget: {setup['steps']} steps of {setup['batch']} crops of {setup['crop']}x{setup['crop']} on "
+             f"the built-in pairs, seeds {setup['seeds']} ({setup['device']}). PSNR in dB, mean ± sd over seeds.", "",
+             "| model | variant | seeds | val PSNR (built-in, best epoch) | held-out PSNR | held-out SSIM |",
+             "|---|---|---|---|---|---|"]
+    for model, variant in dict.fromkeys((r["model"], r.get("variant", "-")) for r in results):
+        rows = [r for r in results if (r["model"], r.get("variant", "-")) == (model, variant) and r["rc"] == 0]
+        lines.append(f"| {model} | {variant} | {len(rows)} | {_mean_sd([r['val_psnr'] for r in rows])} | "
+                     f"{_mean_sd([r['heldout_psnr'] for r in rows if 'heldout_psnr' in r])} | "
+                     f"{_mean_sd([r['heldout_ssim'] for r in rows if 'heldout_ssim' in r], 4)} |")
+    settings = {r.get("variant", "-"): r.get("settings", []) for r in results}
+    notes = [f"* variant `{v}`: {' '.join(extra)}" for v, extra in settings.items() if extra]
+    lines += ["", *notes] if notes else []
+    return "\n".join(lines) + "\n"
+
+
+def photo(args: argparse.Namespace) -> None:
+    """A dark 6000x4000 JPEG through `saga enhance` in a child process: seconds and the child's peak RSS."""
+    with tempfile.TemporaryDirectory() as work:
+        dark_path = Path(work) / "dark_6000x4000.jpg"
+        img = Image.fromarray(skimage_data.chelsea()).resize((6000, 4000), Image.BICUBIC)
+        dark = (np.asarray(img, dtype=np.float32) / 255) ** 2.2 / 8
+        Image.fromarray(np.round(np.clip(dark, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)).save(dark_path, quality=95)
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "saga_attention.cli", "enhance", str(dark_path), "-o",
+                               str(Path(work) / "out"), "--device", args.device], capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            sys.exit(f"lowlight.py photo: saga enhance failed: {done.stderr.strip().splitlines()[-1]}")
+        peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9
+        result = {"photo": "chelsea, 6000x4000, darkened 8x in linear light", "device": args.device,
+                  "seconds": round(seconds, 1), "peak_resident_gb": round(peak_gb, 2),
+                  "plan": done.stdout.strip().splitlines()[0]}
+        before, after = (Image.open(p).resize((600, 400)) for p in (dark_path, Path(work) / "out" / dark_path.name))
+    side = Image.new("RGB", (1200, 400))
+    side.paste(before, (0, 0))
+    side.paste(after, (600, 0))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    side.save(Path(args.out).with_suffix(".png"))
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("heldout", "seams", "photo", "equal-budget"))
+    parser.add_argument("--out", required=True, help="the JSON file (a folder for equal-budget); .md/.png beside it")
+    parser.add_argument("--model", help="heldout: a low-light model (default: the shipped weights)")
+    parser.add_argument("--photo", default="astronaut", help="seams: a built-in photograph")
+    parser.add_argument("--tiles", default="128,256,384", help="seams: tile sides")
+    parser.add_argument("--bands", default="16,32,64", help="seams: band heights")
+    parser.add_argument("--device", default="cpu", help="photo and equal-budget: cpu, cuda or cuda:N")
+    parser.add_argument("--models", default=",".join(MODELS), help="equal-budget: the models")
+    parser.add_argument("--seeds", default="0,1", help="equal-budget")
+    parser.add_argument("--steps", type=int, default=400, help="equal-budget: optimizer steps per run")
+    parser.add_argument("--epochs", type=int, default=4, help="equal-budget")
+    parser.add_argument("--batch", type=int, default=4, help="equal-budget")
+    parser.add_argument("--crop", type=int, default=128, help="equal-budget")
+    parser.add_argument("--parallel", type=int, default=1, help="equal-budget: runs at a time")
+    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "SETTING"),
+                        help="equal-budget: train every model also with these settings added (plain runs: '-')")
+    args = parser.parse_args()
+    if min(args.steps, args.epochs, args.batch, args.crop, args.parallel) < 1:
+        parser.error("--steps, --epochs, --batch, --crop and --parallel must be >= 1")
+    {"heldout": heldout, "seams": seams, "photo": photo, "equal-budget": equal_budget}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
