@@ -28,17 +28,16 @@ seconds.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import re
+import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import csv
-import re
-import shutil
-import statistics
 
 RESULTS = Path(__file__).parent / "results" / "accuracy-h200"
 NAMES = {"pvt_tiny": "softmax (PVT, spatial reduction)", "global_pvt_tiny": "softmax, global (sr=1)",
@@ -47,7 +46,8 @@ TASKS = {"match": 25.0, "pathfinder": 50.0}                   # chance, % top-1
 MODELS = list(NAMES)                                          # the attention kinds, each a registered model
 GATE_BIAS = {"saga_bias2": "saga_pvt_tiny:gate_bias_init=2.0"}   # it decides the default
 ABLATIONS = {**GATE_BIAS, "saga_ungated": "saga_pvt_tiny:normalizer=ungated",
-             "saga_headgate": "saga_pvt_tiny:gate_granularity=head", "saga_novaluegate": "saga_pvt_tiny:value_gate=false"}
+             "saga_headgate": "saga_pvt_tiny:gate_granularity=head",
+             "saga_novaluegate": "saga_pvt_tiny:value_gate=false"}
 STUDY_NAMES = {**NAMES, "saga_bias2": "SAGA, gate bias 2", "saga_ungated": "SAGA, ungated normaliser",
                "saga_headgate": "SAGA, per-head gates", "saga_novaluegate": "SAGA, no value gate"}
 LRS = (1e-3, 3e-3, 1e-2)        # the peak lr for a batch of 512; the classifier scales it by 128/512
@@ -184,7 +184,8 @@ def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int, deadline
             log = open(runs / f"{name}.log", "w")
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu), "OMP_NUM_THREADS": "1"}   # many side by side
             running[name] = (subprocess.Popen([sys.executable, "-m", "saga_attention.cli", "train", *args,
-                                               f"out={runs / name}"], stdout=log, stderr=subprocess.STDOUT, env=env), gpu)
+                                               f"out={runs / name}"], stdout=log, stderr=subprocess.STDOUT,
+                                              env=env), gpu)
         time.sleep(1)
     if pending:
         print(f"not started (deadline): {', '.join(name for name, _ in pending)}", flush=True)
@@ -207,7 +208,8 @@ def tuned_lrs(records: list[dict], part: str = "sweep") -> tuple[dict[str, dict[
         if r["part"] == part and r["finished"] and "lr" in r and "seed" not in r:
             scores.setdefault(r["task"], {}).setdefault(r["label"], {})[r["lr"]] = r["best_top1"]
     grid = sorted({lr for models in scores.values() for runs in models.values() for lr in runs})
-    lines = ["| task | model | " + " | ".join(f"lr {lr:g}" for lr in grid) + " | chosen |", "|---|---|" + "---|" * (len(grid) + 1)]
+    lines = ["| task | model | " + " | ".join(f"lr {lr:g}" for lr in grid) + " | chosen |",
+             "|---|---|" + "---|" * (len(grid) + 1)]
     best = {}
     for task, models in scores.items():
         for label in (n for n in STUDY_NAMES if n in models):
@@ -276,9 +278,11 @@ def longer(study: dict, curves: dict) -> str:
             cells = " | ".join(f"{runs[s][0]:.2f} ({runs[s][1]} ep)" if s in runs else "-" for s in SEEDS)
             mean, std = mean_std([best for best, _ in runs.values()])
             short, short_std = mean_std(list(study[task][label].values()))
-            rows.append(f"| {task} | {STUDY_NAMES[label]} | {cells} | {mean:.2f} ± {std:.2f} | {short:.2f} ± {short_std:.2f} |")
+            rows.append(f"| {task} | {STUDY_NAMES[label]} | {cells} | {mean:.2f} ± {std:.2f} | "
+                        f"{short:.2f} ± {short_std:.2f} |")
     return ("\n## 30 epochs (best validation top-1 in the epochs done)\n\n| task | model | "
-            + " | ".join(f"seed {s}" for s in SEEDS) + " | mean ± std | 15 epochs |\n|---|---|" + "---|" * (len(SEEDS) + 2)
+            + " | ".join(f"seed {s}" for s in SEEDS) + " | mean ± std | 15 epochs |\n|---|---|"
+            + "---|" * (len(SEEDS) + 2)
             + "\n" + "\n".join(rows) + "\n") if rows else ""
 
 

@@ -6,35 +6,45 @@
 #   OUT=runs/gpu PARTS="tests ops" bash benchmarks/gpu.sh     # some parts
 #
 # Parts, in order, each under its own time limit (seconds), writing under $OUT:
-#   tests     the GPU tests (pytest -m gpu: kernels against float64, compiled models, timm's contract)   240
-#   ops       the op and its kernels: share of the copy bandwidth, host time per call (benchmarks/ops.py)  150
+#   tests     the GPU tests (pytest -m gpu: kernels against float64, compiled models, timm's contract)   200
+#   ops       the op and its kernels: share of the copy bandwidth, host time per call (benchmarks/ops.py)  100
 #   pvt       saga_pvt_tiny against pvt_tiny, bf16, 1280 and 2048: inference eager at batch 1, 4 and 8,
 #             compiled at batch 4, training steps at batch 2 and 8 (saga bench)                          300
 #   lowlight  saga_llie_small against retinexformer and the channel-attention twin at 3840x2160, batch 1,
 #             eager and compiled, and in bands of 256 rows (saga bench --task enhance)                     240
 #   busy      how busy the GPU is in a training step at batch 2 (benchmarks/profiling.py busy)             60
-# Each part's exit code goes to $OUT/parts.txt; the machine and versions to $OUT/machine.txt.
+# Each part's exit code goes to $OUT/parts.txt; the machine and versions to $OUT/machine.txt. No part runs past
+# DEADLINE seconds from the start (default 570): a part cut short records rc=124. After every part $OUT.tar.gz
+# holds the whole folder.
 set -uo pipefail
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 OUT=${OUT:-runs/gpu}
 PARTS=${PARTS:-tests ops pvt lowlight busy}
+DEADLINE=${DEADLINE:-570}
+START=$SECONDS
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/machine.txt"
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" | tee -a "$OUT/machine.txt"
 
-part() {   # part NAME LIMIT COMMAND...: run COMMAND under LIMIT seconds, log its exit code
+part() {   # part NAME LIMIT COMMAND...: run COMMAND under LIMIT seconds (TESTS_LIMIT: the tests'), log its rc
   local name=$1 limit=$2; shift 2
   case " $PARTS " in *" $name "*) ;; *) return ;; esac
-  timeout "$limit" "$@"; echo "rc=$? : $name : $*" | tee -a "$OUT/parts.txt"
+  local left=$((DEADLINE - (SECONDS - START)))
+  if [ "$left" -lt 5 ]; then echo "rc=124 : $name : not started (deadline) : $*" | tee -a "$OUT/parts.txt"; return; fi
+  local began=$SECONDS
+  timeout "$((limit < left ? limit : left))" "$@"
+  echo "rc=$? : $name : $((SECONDS - began)) s : $*" | tee -a "$OUT/parts.txt"
+  tar -czf "$OUT.tar.gz" -C "$OUT" .     # the whole folder in one file, for machines that return few files
 }
 bench() {  # bench NAME LIMIT SAGA-BENCH-ARGS...
   local name=$1 limit=$2; shift 2
   part "$name" "$limit" python3 -m saga_attention.cli bench --device cuda --dtype bf16 "$@"
 }
 
-part tests 240 python3 -m pytest -q -p no:cacheprovider -m gpu -x --junitxml="$OUT/tests.xml" \
-    | tail -n 15 | tee "$OUT/tests.txt"
-part ops 150 python3 benchmarks/ops.py --no-sweep --out "$OUT/ops.json"
+part tests "${TESTS_LIMIT:-200}" python3 -m pytest -q -p no:cacheprovider -m gpu -rf --durations=15 --junitxml="$OUT/tests.xml" \
+    -o console_output_style=classic > "$OUT/tests.txt" 2>&1
+[ -f "$OUT/tests.txt" ] && tail -n 25 "$OUT/tests.txt"
+part ops 100 python3 benchmarks/ops.py --no-sweep --out "$OUT/ops.json"
 mkdir -p "$OUT/pvt" "$OUT/lowlight"
 bench pvt 120 --models pvt_tiny,saga_pvt_tiny --res 1280,2048 --batch 1,4,8 --json "$OUT/pvt/inference_eager.json"
 bench pvt 120 --models pvt_tiny@compile,saga_pvt_tiny@compile --res 1280,2048 --batch 4 \

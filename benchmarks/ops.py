@@ -14,9 +14,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+from common import device_argument, out_argument, the_device, write_results
 
 import saga_attention as sa
-from common import device_argument, out_argument, the_device, write_results
 from saga_attention.measure import DTYPES, time_ms
 
 DEVICE = torch.device("cuda")

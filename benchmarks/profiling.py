@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import torch
+from common import out_argument, write_results
 from torch.profiler import ProfilerActivity, profile
 
 import saga_attention as sa
-from common import out_argument, write_results
 from saga_attention.bench.runner import COMPILE_RUNNERS, MODES, parse_bench_entry, step_fn
 from saga_attention.measure import DTYPES
 from saga_attention.models import create_model, split_specs

@@ -16,9 +16,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+from common import device_argument, out_argument, the_device, write_results
 from torch.nn.parallel import DistributedDataParallel
 
-from common import device_argument, out_argument, the_device, write_results
 from saga_attention.bench.runner import parse_resolution
 from saga_attention.measure import peak_memory_mib, time_ms
 from saga_attention.models import create_model, model_config, parse_model_spec, split_specs

@@ -10,7 +10,6 @@ from PIL import Image
 
 from saga_attention.cli import main
 
-
 LOADED = "import sys; {}; print(*(m in sys.modules for m in ('torch', 'matplotlib', 'triton')))"
 
 

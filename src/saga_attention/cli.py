@@ -160,7 +160,8 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     print(f"enhancing {len(jobs)} photo(s) with {enhancer.describe()}", flush=True)
     counts = enhance_files(jobs, enhancer, args.overwrite, args.compare, args.max_pixels)
     print(f"wrote {counts['written']} to {args.out}"
-          + (f"; skipped {counts['skipped']} whose output exists (--overwrite replaces them)" if counts["skipped"] else "")
+          + (f"; skipped {counts['skipped']} whose output exists (--overwrite replaces them)"
+             if counts["skipped"] else "")
           + (f"; {counts['failed']} failed (named above)" if counts["failed"] else ""))
     return 1 if counts["failed"] else 0
 
@@ -223,13 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "torch.compile (fullgraph), '@reduce-overhead' the same with CUDA graphs, e.g. "
                         "saga_pvt_tiny@compile")
     p.add_argument("--suite", help="a built-in sweep instead of --models/--res/--batch/--dtype/--mode: 'paper' "
-                                   "(the paper's efficiency table: PVT-T's attention, SDPA and SAGA at 1280 and 2048, batch 8), or one part: paper:eager, "
+                                   "(the paper's efficiency table: PVT-T's attention, SDPA and SAGA at 1280 and "
+                                   "2048, batch 8), or one part: paper:eager, "
                                    "paper:compiled, paper:train")
     p.add_argument("--res", type=_csv, default=None, help="comma-separated resolutions, N or HxW")
     p.add_argument("--batch", type=_ints, default=[1], help="comma-separated batch sizes")
     p.add_argument("--dtype", type=_csv, default=["fp32"], help="comma-separated: fp32, bf16, fp16")
     p.add_argument("--mode", type=_csv, default=["inference"],
-                   help="comma-separated: inference, train (a step with AdamW), fwd-bwd (the same without the optimizer)")
+                   help="comma-separated: inference, train (a step with AdamW), fwd-bwd (the same without the "
+                        "optimizer)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported")

@@ -124,7 +124,8 @@ def chance_verdict(top1: float, chance: float, count: int) -> str:
     margin = 200 * math.sqrt(p * (1 - p) / count)
     if top1 > chance + margin:
         return f"above chance ({top1:.1f}% against {chance:.0f}%, more than two standard errors, {margin:.1f} points)"
-    return f"not distinguishable from chance ({top1:.1f}% against {chance:.0f}%, two standard errors are {margin:.1f} points)"
+    return (f"not distinguishable from chance ({top1:.1f}% against {chance:.0f}%, two standard errors are "
+            f"{margin:.1f} points)")
 
 
 def _training_report(summaries: dict[str, dict], ranks: dict[str, list[dict]], config) -> str:

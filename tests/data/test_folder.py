@@ -4,8 +4,16 @@ import torch
 from folders import make_folder
 from PIL import Image
 
-from saga_attention.data import (EvalTransform, ImageFolder, ReplaceUnreadable, TrainTransform, collate, load_rgb,
-                                 mix_batch, soft_targets)
+from saga_attention.data import (
+    EvalTransform,
+    ImageFolder,
+    ReplaceUnreadable,
+    TrainTransform,
+    collate,
+    load_rgb,
+    mix_batch,
+    soft_targets,
+)
 
 
 def test_folder_reads_classes_and_reports_unreadable_files(tmp_path):

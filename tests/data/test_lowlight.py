@@ -4,9 +4,22 @@ import pytest
 import torch
 from PIL import Image
 
-from saga_attention.data.lowlight import (BUILTIN_HELD_OUT, BUILTIN_TRAIN, BUILTIN_VAL, GRAY_PHOTOS, TRAINABLE_PHOTOS,
-                                          Degradation, PairedFolder, PairTransform, SyntheticPairs, builtin_photos,
-                                          collate_pairs, find_layout, is_validation, photo_files)
+from saga_attention.data.lowlight import (
+    BUILTIN_HELD_OUT,
+    BUILTIN_TRAIN,
+    BUILTIN_VAL,
+    GRAY_PHOTOS,
+    TRAINABLE_PHOTOS,
+    Degradation,
+    PairedFolder,
+    PairTransform,
+    SyntheticPairs,
+    builtin_photos,
+    collate_pairs,
+    find_layout,
+    is_validation,
+    photo_files,
+)
 
 
 def _photo(seed, size=(40, 56)):
@@ -97,7 +110,8 @@ def test_pair_transform_resizes_and_shuffles_both_images_alike():
 
 
 def test_builtin_photographs_are_rgb_and_split():
-    assert not set(TRAINABLE_PHOTOS) & set(BUILTIN_HELD_OUT + BUILTIN_VAL) and set(BUILTIN_TRAIN) <= set(TRAINABLE_PHOTOS)
+    assert not set(TRAINABLE_PHOTOS) & set(BUILTIN_HELD_OUT + BUILTIN_VAL)
+    assert set(BUILTIN_TRAIN) <= set(TRAINABLE_PHOTOS)
     photos = builtin_photos(TRAINABLE_PHOTOS + BUILTIN_VAL + BUILTIN_HELD_OUT)
     assert all(p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 and min(p.shape[:2]) >= 128
                for p in photos.values())                         # at least one training crop

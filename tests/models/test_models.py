@@ -6,8 +6,15 @@ import pytest
 import torch
 
 import saga_attention as sa
-from saga_attention.models import (FeatureInfo, PyramidVisionTransformer, load_checkpoint, model_config, parse_model_spec,
-                                   save_checkpoint, split_specs)
+from saga_attention.models import (
+    FeatureInfo,
+    PyramidVisionTransformer,
+    load_checkpoint,
+    model_config,
+    parse_model_spec,
+    save_checkpoint,
+    split_specs,
+)
 
 ALL_MODELS = sa.list_models(task="classify")       # the PVT family; the enhancement nets: test_llie.py
 

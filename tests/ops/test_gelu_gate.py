@@ -3,11 +3,11 @@ errors. Without CUDA the kernel runs in Triton's CPU interpreter."""
 import pytest
 import torch
 import torch.nn.functional as F
+from saga_checks import DEVICE
 
 from saga_attention.models.llie import GatedFeedForward
-from saga_attention.ops.mlp import gelu_gate
 from saga_attention.ops.inputs import HAS_TRITON
-from saga_checks import DEVICE
+from saga_attention.ops.mlp import gelu_gate
 
 TOL = {torch.float32: 1e-6, torch.float16: 2e-3}
 needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")

@@ -3,10 +3,10 @@ Without CUDA the kernel runs in Triton's CPU interpreter."""
 import pytest
 import torch
 import torch.nn.functional as F
-
-from saga_attention.ops.norm import layer_norm
-from saga_attention.ops.inputs import HAS_TRITON
 from saga_checks import DEVICE
+
+from saga_attention.ops.inputs import HAS_TRITON
+from saga_attention.ops.norm import layer_norm
 
 TOL = {torch.float32: 1e-5, torch.float16: 2e-3}
 

@@ -2,12 +2,12 @@
 forward and backward, at non-power-of-two sizes (the kernel runs in Triton's CPU interpreter without CUDA)."""
 import pytest
 import torch
+from saga_checks import DEVICE, rel_err
 
 from saga_attention.layers.blocks import Block
+from saga_attention.ops.inputs import HAS_TRITON
 from saga_attention.ops.mlp import norm_mlp, norm_mlp_reference
 from saga_attention.ops.mlp import reference as mlp_reference
-from saga_attention.ops.inputs import HAS_TRITON
-from saga_checks import DEVICE, rel_err
 
 needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
 

@@ -3,10 +3,10 @@ import re
 
 import pytest
 import torch
+from saga_checks import make_inputs, rederived, rederived_local, rel_err
 
 import saga_attention as sa
 from saga_attention.ops import linear_attention, saga_attention_materialized, saga_attention_reference
-from saga_checks import make_inputs, rederived, rederived_local, rel_err
 
 SHAPES = [  # (B, Nq, Nk, H, Dk, Dv): N = 1, primes, Nq != Nk, D from 16 to 128, Dk != Dv
     (1, 1, 1, 1, 16, 16),

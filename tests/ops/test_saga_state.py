@@ -4,10 +4,10 @@ States summed over disjoint parts of the keys, then applied, must give saga_atte
 backends (Triton in its CPU interpreter where there is no GPU), with and without the local conv."""
 import pytest
 import torch
+from saga_checks import DEVICE, make_inputs, rederived, rederived_local, rel_err
 
 import saga_attention as sa
 from saga_attention.ops.inputs import HAS_TRITON
-from saga_checks import DEVICE, make_inputs, rederived, rederived_local, rel_err
 
 BACKENDS = ["torch"] + (["triton"] if HAS_TRITON else [])
 

@@ -5,11 +5,11 @@ TRITON_INTERPRET=1 there), at small shapes; on a GPU they run compiled.
 """
 import pytest
 import torch
+from saga_checks import DEVICE, make_inputs, rederived, rederived_local, rel_err
 
 import saga_attention as sa
 from saga_attention.ops.inputs import HAS_TRITON
 from saga_attention.ops.saga import triton_unsupported_reason, use_triton
-from saga_checks import DEVICE, make_inputs, rederived, rederived_local, rel_err
 
 pytestmark = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
 
@@ -147,7 +147,8 @@ def test_triton_backend_refuses_what_it_cannot_take(inputs, message):
     assert sa.saga_attention(*on_device(inputs), backend="auto").shape[-1] == inputs[2].shape[-1]
 
 
-@pytest.mark.parametrize("hw,ksize,dv,heads,dtype", [((5, 7), 3, 24, 2, torch.float32), ((6, 4), 5, 16, 2, torch.float16),
+@pytest.mark.parametrize("hw,ksize,dv,heads,dtype", [((5, 7), 3, 24, 2, torch.float32),
+                                                     ((6, 4), 5, 16, 2, torch.float16),
                                                      ((37, 41), 3, 64, 1, torch.float16)])
 def test_local_conv_in_the_output_kernel(poisoned, hw, ksize, dv, heads, dtype):
     """The depth-wise conv of v added in the output kernel: against float64, forward and every gradient (the last

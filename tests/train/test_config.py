@@ -1,7 +1,7 @@
 import pytest
 
-from saga_attention.train import load_config, to_yaml
 from saga_attention.configs import read_recipe
+from saga_attention.train import load_config, to_yaml
 from saga_attention.train.config import parse_overrides
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..measure import peak_memory_mib, time_ms
 from ..layers import PatchEmbed, SAGAAttention
+from ..measure import peak_memory_mib, time_ms
 from ..ops import saga_attention, saga_attention_materialized
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")

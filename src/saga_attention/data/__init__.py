@@ -3,5 +3,5 @@ from .folder import ImageFolder, ReplaceUnreadable, TensorImages, class_folders,
 from .procedural import TASKS, generate, num_classes
 from .transforms import EvalTransform, TrainTransform, mix_batch, normalize, soft_targets
 
-__all__ = ["EvalTransform", "ImageFolder", "ReplaceUnreadable", "TASKS", "TensorImages", "TrainTransform", "class_folders", "collate",
-           "generate", "load_rgb", "mix_batch", "normalize", "num_classes", "soft_targets"]
+__all__ = ["EvalTransform", "ImageFolder", "ReplaceUnreadable", "TASKS", "TensorImages", "TrainTransform",
+           "class_folders", "collate", "generate", "load_rgb", "mix_batch", "normalize", "num_classes", "soft_targets"]

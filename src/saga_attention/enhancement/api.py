@@ -19,8 +19,7 @@ from ..models import create_model, load_checkpoint, model_config, parse_model_sp
 from ..models.llie import BANDED_MIXERS
 from ..models.llie_bands import resident_channels
 from ..train.engine import load_run
-from .tiles import (CALIBRATION_SIDES, MemoryModel, Plan, available_bytes, calibrate, plan_bands, plan_tile,
-                    run_plan)
+from .tiles import CALIBRATION_SIDES, MemoryModel, Plan, available_bytes, calibrate, plan_bands, plan_tile, run_plan
 
 DEFAULT_MODEL = "saga_llie_tiny"
 OVERLAP = 32

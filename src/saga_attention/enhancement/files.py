@@ -61,9 +61,11 @@ def plan_jobs(inputs: list[str], out: str) -> list[Job]:
     for job in jobs:
         target = job.target.resolve()
         if target in sources:
-            raise ValueError(f"the output for {str(job.source)!r} would be {str(job.target)!r}, an input; give another -o")
+            raise ValueError(f"the output for {str(job.source)!r} would be {str(job.target)!r}, an input; "
+                             "give another -o")
         if target in seen:
-            raise ValueError(f"{str(seen[target])!r} and {str(job.source)!r} would both be written to {str(job.target)!r}")
+            raise ValueError(f"{str(seen[target])!r} and {str(job.source)!r} would both be written to "
+                             f"{str(job.target)!r}")
         seen[target] = job.source
     _check_writable(jobs[0].target.parent)
     return jobs

@@ -26,7 +26,8 @@ class SoftmaxAttention(AttentionBase):
             raise ValueError(f"impl must be one of {SOFTMAX_IMPLS}; got {impl!r}")
         if isinstance(dwc_kernel_size, bool) or not isinstance(dwc_kernel_size, int) or dwc_kernel_size < 0 \
                 or dwc_kernel_size % 2 == 0 and dwc_kernel_size:
-            raise ValueError(f"dwc_kernel_size must be 0 (no local branch) or an odd kernel size; got {dwc_kernel_size!r}")
+            raise ValueError(f"dwc_kernel_size must be 0 (no local branch) or an odd kernel size; got "
+                             f"{dwc_kernel_size!r}")
         self.impl, self.attn_drop = impl, attn_drop
         self.scale = self.head_dim**-0.5
         self.dwc = DepthwiseConv(dim, dwc_kernel_size) if dwc_kernel_size else None

@@ -3,8 +3,19 @@ from . import llie, pvt, retinexformer  # noqa: F401  (register the low-light ne
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from .features import FeatureInfo
 from .pvt import PyramidVisionTransformer
-from .registry import (ModelConfig, ModelSpec, check_buildable, create_model, list_models, model_config, model_tasks,
-                       parse_model_spec, register_model, shipped_models, split_specs)
+from .registry import (
+                       ModelConfig,
+                       ModelSpec,
+                       check_buildable,
+                       create_model,
+                       list_models,
+                       model_config,
+                       model_tasks,
+                       parse_model_spec,
+                       register_model,
+                       shipped_models,
+                       split_specs,
+)
 from .timm_registry import register_with_timm
 
 TIMM_MODELS = register_with_timm()

@@ -193,7 +193,8 @@ class LowLightNet(nn.Module):
         if mixer not in MIXERS:
             raise ValueError(f"mixer must be one of {', '.join(MIXERS)}; got {mixer!r}")
         if isinstance(band_rows, bool) or not isinstance(band_rows, int) or band_rows < 0:
-            raise ValueError(f"band_rows must be a whole number >= 0 (0: the whole image in one pass); got {band_rows!r}")
+            raise ValueError(f"band_rows must be a whole number >= 0 (0: the whole image in one pass); got "
+                             f"{band_rows!r}")
         if band_rows and mixer not in BANDED_MIXERS:
             raise ValueError(f"band_rows needs a mixer with a summed state ({', '.join(BANDED_MIXERS)}); got {mixer!r}")
         self.band_rows = whole_bands(band_rows)

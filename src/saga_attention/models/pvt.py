@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..layers import ATTENTION_KINDS, AttentionBase, Block, LayerNorm, PatchEmbed
 from ..layers.base import to_map, to_tokens
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .features import FeatureInfo, take_indices
 from .registry import ModelConfig, register_model
 

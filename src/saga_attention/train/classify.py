@@ -10,8 +10,19 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
-from ..data import TASKS as BUILTIN, EvalTransform, ImageFolder, ReplaceUnreadable, TensorImages, TrainTransform, \
-    class_folders, collate, generate, mix_batch, normalize
+from ..data import TASKS as BUILTIN
+from ..data import (
+    EvalTransform,
+    ImageFolder,
+    ReplaceUnreadable,
+    TensorImages,
+    TrainTransform,
+    class_folders,
+    collate,
+    generate,
+    mix_batch,
+    normalize,
+)
 from ..data.cache import cache_dir
 from ..data.procedural import GENERATOR_VERSION, MAX_SIZE, MIN_SIZE
 from ..models import create_model, parse_model_spec, read_checkpoint

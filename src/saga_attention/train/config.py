@@ -19,6 +19,7 @@ from ..settings import check_fields, coerce, field_default, load_yaml, parse_val
 from .engine_settings import DEVICE, EngineSettings, TrainConfig
 from .task import TASKS, get_task
 
+
 def _names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 

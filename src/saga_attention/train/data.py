@@ -6,8 +6,8 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .engine_settings import TrainConfig
 from .distributed import Process
+from .engine_settings import TrainConfig
 
 
 def shard(length: int, process: Process, shuffle_seed: int | None) -> list[int]:

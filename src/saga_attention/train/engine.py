@@ -25,15 +25,22 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..version import __version__
 from ..models import load_checkpoint, save_checkpoint
-from ..runs import check_new_run_dir, clean_partial_writes, folder_sizes, human_bytes, is_run_dir, new_run_dir, \
-    start_run
+from ..runs import (
+    check_new_run_dir,
+    clean_partial_writes,
+    folder_sizes,
+    human_bytes,
+    is_run_dir,
+    new_run_dir,
+    start_run,
+)
+from ..version import __version__
 from . import distributed
 from .checkpoint import load_train_state, save_train_state
 from .config import load_config, to_yaml
-from .engine_settings import TrainConfig
 from .data import loader
+from .engine_settings import TrainConfig
 from .log import MetricsLog
 from .task import Task, get_task
 

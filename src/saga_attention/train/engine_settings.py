@@ -35,7 +35,7 @@ class EngineSettings:
     ema_decay: float = setting(0.0, low=0, below=1, doc="0 = no EMA; e.g. 0.9998")
     amp: str = setting("auto", choices=("auto", "bf16", "none"), doc="auto: bf16 on CUDA")
     compile: str = setting("false", choices=COMPILE_MODES, doc="torch.compile the model: true, or reduce-overhead "
-                                                              "(CUDA graphs: for small batches, where launches dominate)")
+                           "(CUDA graphs: for small batches, where launches dominate)")
     grad_checkpointing: bool = setting(False, doc="recompute activations in backward: less memory, about a "
                                                   "third more compute (the model's set_grad_checkpointing)")
     seed: int = setting(0, low=0)

@@ -18,9 +18,21 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from .. import metrics
-from ..data.lowlight import BUILTIN_HELD_OUT, BUILTIN_TRAIN, BUILTIN_VAL, TRAINABLE_PHOTOS, Degradation, PairedFolder, \
-    PairTransform, Repeat, SyntheticPairs, builtin_photos, find_layout, photo_files
 from ..data import ReplaceUnreadable
+from ..data.lowlight import (
+    BUILTIN_HELD_OUT,
+    BUILTIN_TRAIN,
+    BUILTIN_VAL,
+    TRAINABLE_PHOTOS,
+    Degradation,
+    PairedFolder,
+    PairTransform,
+    Repeat,
+    SyntheticPairs,
+    builtin_photos,
+    find_layout,
+    photo_files,
+)
 from ..models import create_model, load_checkpoint, parse_model_spec
 from ..settings import check_interval, setting, short
 from .engine import best_weights

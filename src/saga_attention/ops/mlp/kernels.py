@@ -21,7 +21,6 @@ from ..inputs import interpreting
 from ..norm.kernels import normalized_rows
 
 
-
 @triton.jit
 def _gelu(h):
     """Exact GELU in fp32, as nn.GELU()."""
@@ -156,4 +155,5 @@ def norm_mlp_triton(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: floa
                     fc1_bias: Tensor, fc2_weight: Tensor, fc2_bias: Tensor) -> Tensor:
     """The Triton backend on checked inputs (weights of one dtype, C up to ops/mlp's MAX_WIDTH): (..., C) in that
     dtype."""
-    return op_for_mode(norm_mlp_op, NormMlpFunction)(x, norm_weight, norm_bias, float(eps), fc1_weight, fc1_bias, fc2_weight, fc2_bias)
+    return op_for_mode(norm_mlp_op, NormMlpFunction)(x, norm_weight, norm_bias, float(eps), fc1_weight, fc1_bias,
+                                                     fc2_weight, fc2_bias)

@@ -336,4 +336,5 @@ def saga_attention_triton(q: Tensor, k: Tensor, v: Tensor, g_k: Tensor | None, g
     """The Triton backend, on inputs already checked; returns (B, Nq, H, Dv) in v's dtype. Under torch.compile
     it is the custom op; in eager mode the autograd.Function around the same kernels."""
     height, width = hw if conv_weight is not None else (0, 0)
-    return op_for_mode(saga_forward, SAGAFunction)(q, k, v, g_k, g_v, feature_map, float(eps), normalizer, conv_weight, conv_bias, height, width)[0]
+    return op_for_mode(saga_forward, SAGAFunction)(q, k, v, g_k, g_v, feature_map, float(eps), normalizer,
+                                                   conv_weight, conv_bias, height, width)[0]

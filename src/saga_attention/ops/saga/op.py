@@ -6,12 +6,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..inputs import (FLOAT_DTYPES, NORMALIZERS, check_attention_inputs, check_choice,
-                      kernel_unsupported_reason, resolve_backend)
+from ..inputs import (
+    FLOAT_DTYPES,
+    NORMALIZERS,
+    check_attention_inputs,
+    check_choice,
+    kernel_unsupported_reason,
+    resolve_backend,
+)
 from ..state import accumulation_dtype
 from .local import check_local_conv, local_conv
-from .reference import (FEATURE_MAPS, check_saga_inputs, saga_apply_state_torch, saga_attention_torch,
-                        saga_state_torch)
+from .reference import FEATURE_MAPS, check_saga_inputs, saga_apply_state_torch, saga_attention_torch, saga_state_torch
 
 MAX_HEAD_DIM = 128    # the widest head the kernels take
 
@@ -107,7 +112,8 @@ def saga_apply_state(q: Tensor, state: Tensor, z: Tensor, feature_map: str = "re
     batch, _, heads, dk = q.shape
     _check_tensor("state", state, "B, H, Dk, Dv")
     dv = state.shape[-1]
-    if tuple(state.shape[:3]) != (batch, heads, dk) or not isinstance(z, Tensor) or tuple(z.shape) != (batch, heads, dk):
+    z_ok = isinstance(z, Tensor) and tuple(z.shape) == (batch, heads, dk)
+    if tuple(state.shape[:3]) != (batch, heads, dk) or not z_ok:
         got = f"{tuple(state.shape)} and {tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__}"
         raise ValueError(f"state and z must be (B, H, Dk, Dv) = ({batch}, {heads}, {dk}, Dv) and (B, H, Dk) to match "
                          f"q; got {got}")
