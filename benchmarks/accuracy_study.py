@@ -221,7 +221,7 @@ def tuned_lrs(records: list[dict], part: str = "sweep") -> tuple[dict[str, dict[
 
 
 def verdicts(table: dict) -> str:
-    """The issue's targets, each met or missed, from the means over seeds."""
+    """The study's targets, each met or missed, from the means over seeds."""
     out = []
     for task, models in table.items():
         mean = {label: mean_std(list(runs.values()))[0] for label, runs in models.items()}

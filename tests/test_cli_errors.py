@@ -109,6 +109,7 @@ def test_saga_debug_shows_the_traceback(workdir, monkeypatch):
         main(["train", "drop_path=5"])
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training_says_how_to_resume(tmp_path):
     env = dict(os.environ, SAGA_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     run = tmp_path / "run"

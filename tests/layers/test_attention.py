@@ -31,7 +31,7 @@ def test_softmax_impls_agree():
 
 @pytest.mark.parametrize("sr_ratio", [1, 2])
 def test_softmax_local_branch_adds_the_dwc_of_v(sr_ratio):
-    """dwc_kernel_size=3: PVT's softmax plus the depth-wise conv of v that the linear kinds carry (issue 15)."""
+    """dwc_kernel_size=3: PVT's softmax plus the depth-wise conv of v that the linear kinds carry."""
     plain = SoftmaxAttention(32, 4, sr_ratio=sr_ratio)
     local = SoftmaxAttention(32, 4, sr_ratio=sr_ratio, dwc_kernel_size=3)
     assert local.load_state_dict(plain.state_dict(), strict=False).missing_keys == ["dwc.conv.weight", "dwc.conv.bias"]

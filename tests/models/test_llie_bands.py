@@ -110,7 +110,7 @@ def test_resident_channels_count_one_map_per_level():
 
 
 def test_the_shipped_net_in_bands_matches_one_pass_on_a_photo():
-    """issue 12's seam target (tiled against whole >= 40 dB), for the banded pass: exact up to rounding."""
+    """The seam target of tiles (40 dB against the whole image), for the banded pass: exact up to rounding."""
     photo = data.chelsea()[:192, :256].astype(np.float32) / 255 * 0.15
     whole = Enhancer(device="cpu")
     assert whole.plan(192, 256) == ("whole", 0)

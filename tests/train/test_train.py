@@ -105,6 +105,7 @@ def test_print_config(capsys):
     assert "epochs: 5" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_torchrun_with_two_gloo_processes_agrees_even_when_whole_batches_are_unreadable(tmp_path):
     """Most training files are corrupt, so some batch of some rank holds no readable image: every rank must
     still take every step (before the engine, that rank skipped its step and gloo failed)."""

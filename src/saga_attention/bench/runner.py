@@ -121,7 +121,7 @@ def bench_one(spec: str, res: tuple[int, int], batch: int, dtype: str, device: t
 
 
 PAPER_SUITE: dict[str, dict[str, Any]] = {
-    # The paper's efficiency table and what a user would pick instead, batch 8 (issue 3).
+    # The paper's efficiency table and what a user would pick instead, batch 8.
     "eager": {"models": ["pvt_tiny:impl=math", "pvt_tiny", "saga_pvt_tiny", "saga_pvt_tiny:backend=torch",
                          "linear_pvt_tiny", "focused_pvt_tiny"],
               "resolutions": [224, 512, 1024, 1280, 2048], "batches": [8], "dtypes": ["bf16", "fp32"],
