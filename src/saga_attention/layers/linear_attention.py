@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from ..ops.linear import linear_attention
 from ..ops.saga import saga_apply_state, saga_attention, saga_state
+from ..ops.state import state_over_bands
 from .base import AttentionBase, DepthwiseConv, merge_heads
 
 
@@ -36,10 +37,7 @@ class LinearAttentionBase(AttentionBase):
     def forward_in_bands(self, x: Tensor, H: int, W: int) -> Tensor:
         """forward() of tokens x (B, H*W, C) in bands of `band_rows` rows. Inference only."""
         rows, band = x.unflatten(1, (H, W)), self.band_rows                     # (B, H, W, C)
-        state = None
-        for a in range(0, H, band):
-            part = self.kv_state(rows[:, a:a + band].flatten(1, 2))
-            state = part if state is None else tuple(s + p for s, p in zip(state, part))
+        state = state_over_bands(lambda a, b: self.kv_state(rows[:, a:b].flatten(1, 2)), H, band)
         weight, _ = self.local_conv()
         halo = 0 if weight is None else weight.shape[-2] // 2                    # the local conv's reach
         out = torch.empty_like(x)

@@ -14,6 +14,8 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
+from ..ops.state import state_over_bands
+
 MapFn = Callable[[Tensor], Tensor]
 Progress = Optional[Callable[[], None]]
 
@@ -44,10 +46,7 @@ def map_in_bands(fn: MapFn, src: Tensor, out: Tensor, band: int, halo: int, stri
 def block_in_bands(block: nn.Module, x: Tensor, band: int) -> Tensor:
     """A restoration block applied to map x (B, C, H, W) in place, band by band: the mixer's state of the whole
     map first, then each band from its rows and the block's halo."""
-    state = None
-    for a in range(0, x.shape[-2], band):
-        part = block.mixer.state(block.norm1(x[..., a:a + band, :]))
-        state = part if state is None else tuple(s + p for s, p in zip(state, part))
+    state = state_over_bands(lambda a, b: block.mixer.state(block.norm1(x[..., a:b, :])), x.shape[-2], band)
     return map_in_bands(lambda rows: block.forward_state(rows, state), x, x, band, block.halo())
 
 

@@ -5,6 +5,8 @@ FLatten's focused attention and SAGA, whose gated keys and values are passed in 
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor
 
@@ -32,3 +34,13 @@ def apply_linear_state(q: Tensor, state: Tensor, z: Tensor, eps: float) -> Tenso
     den = torch.einsum("bnhk,bhk->bnh", q, z) + eps  # (B, Nq, H)
     return num / den.unsqueeze(-1)
 
+
+def state_over_bands(state_of: Callable[[int, int], tuple[Tensor, Tensor]], rows: int,
+                     band: int) -> tuple[Tensor, Tensor]:
+    """The state of a whole map, summed over its bands of `band` rows: state_of(a, b) gives (S, z) of rows
+    [a, b). The states of disjoint tokens add up, so this equals the state of the map taken at once."""
+    state = None
+    for a in range(0, rows, band):
+        part = state_of(a, min(a + band, rows))
+        state = part if state is None else (state[0] + part[0], state[1] + part[1])
+    return state
