@@ -1,0 +1,61 @@
+"""The benchmark suite's scripts: --help, one-line refusals of bad input with exit code 2 and nothing written,
+a tiny CPU run, and the A/B runner's comparison."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+from ab import compare  # noqa: E402
+
+
+def script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / args[0]), *args[1:]], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+@pytest.mark.parametrize("name", ["ops.py", "training.py", "profiling.py", "lowlight.py", "accuracy_study.py",
+                                  "ab.py"])
+def test_every_script_has_help(name, tmp_path):
+    done = script(name, "--help", cwd=tmp_path)
+    assert done.returncode == 0 and "usage:" in done.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["training.py", "throughput", "--res", "10x"], "resolution must be N or HxW"),
+    (["training.py", "throughput", "--models", "vit_tiny"], "unknown model 'vit_tiny'"),
+    (["training.py", "checkpointing", "--batch", "0"], "--batch and --steps must be >= 1"),
+    (["ops.py", "--device", "cuda:7"], "no CUDA GPU"),
+    (["lowlight.py", "seams", "--out", "x.json", "--steps", "0"], "must be >= 1"),
+    (["lowlight.py", "glow", "--out", "x.json"], "invalid choice: 'glow'"),
+    (["ab.py", "--base", "no-such-ref", "--", "saga", "bench", "--json", "b.json"], "is not a commit"),
+    (["ab.py", "--base", "HEAD", "--", "saga", "models"], "--json PATH or --out PATH"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(args, message, tmp_path):
+    done = script(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_training_throughput_writes_json_table_and_plot(tmp_path):
+    out = tmp_path / "t.json"
+    done = script("training.py", "throughput", "--models", "saga_pvt_tiny", "--res", "32", "--batch", "2",
+                  "--steps", "1", "--warmup", "0", "--device", "cpu", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())["records"][0]
+    assert record["model"] == "saga_pvt_tiny" and record["samples_per_s"] > 0
+    assert out.with_suffix(".md").is_file() and out.with_suffix(".png").is_file()
+
+
+def test_ab_pairs_records_by_their_fields_and_gives_ratios():
+    base = [{"model": "a", "res": "64x64", "ms": 10.0}, {"model": "b", "res": "64x64", "ms": 4.0}]
+    new = [{"model": "b", "res": "64x64", "ms": 2.0}, {"model": "c", "res": "64x64", "ms": 1.0}]
+    rows, table = compare(base, new)
+    assert [row["key"]["model"] for row in rows] == ["b"] and rows[0]["ratio"] == {"ms": 0.5}
+    assert "ms 4 -> 2 (0.500x)" in table
