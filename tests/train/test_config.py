@@ -82,7 +82,7 @@ def test_every_problem_is_named_at_once():
 
 
 def test_config_source_must_exist_and_be_settings(tmp_path):
-    with pytest.raises(ValueError, match="must be a preset .* or a YAML file; 'nothing.yaml' is neither"):
+    with pytest.raises(ValueError, match="must be a recipe .* or a YAML file; 'nothing.yaml' is neither"):
         load_config("nothing.yaml")
     assert parse_overrides(["out="]) == {"out": ""}
     (tmp_path / "list.yaml").write_text("- a\n- b\n")

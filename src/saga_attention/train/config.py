@@ -53,7 +53,7 @@ def _read_source(source: str) -> dict[str, Any]:
         return values
     path = Path(source)
     if not path.is_file():
-        raise ValueError(f"--config must be a preset ({', '.join(preset_names())}) or a YAML file; "
+        raise ValueError(f"--config must be a recipe ({', '.join(preset_names())}) or a YAML file; "
                          f"{short(source)} is neither")
     values = load_yaml(path.read_text(errors="replace"), f"settings file {str(path)!r}") or {}
     if not isinstance(values, dict):
