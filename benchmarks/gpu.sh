@@ -6,7 +6,8 @@
 #   OUT=runs/gpu PARTS="tests ops" bash benchmarks/gpu.sh     # some parts
 #
 # Parts, in order, each under its own time limit (seconds), writing under $OUT:
-#   tests     the GPU tests (pytest -m gpu: kernels against float64, compiled models, timm's contract)   200
+#   tests     the GPU tests (pytest -m gpu: kernels against float64, compiled models, timm's contract),
+#             dealt to SHARDS processes (default 4) side by side                                      240
 #   ops       the op and its kernels: share of the copy bandwidth, host time per call (benchmarks/ops.py)  100
 #   pvt       saga_pvt_tiny against pvt_tiny, bf16, 1280 and 2048: inference eager at batch 1, 4 and 8,
 #             compiled at batch 4, training steps at batch 2 and 8 (saga bench)                          300
@@ -41,9 +42,23 @@ bench() {  # bench NAME LIMIT SAGA-BENCH-ARGS...
   part "$name" "$limit" python3 -m saga_attention.cli bench --device cuda --dtype bf16 "$@"
 }
 
-part tests "${TESTS_LIMIT:-200}" python3 -m pytest -q -p no:cacheprovider -m gpu -rf --durations=15 --junitxml="$OUT/tests.xml" \
-    -o console_output_style=classic > "$OUT/tests.txt" 2>&1
-[ -f "$OUT/tests.txt" ] && tail -n 25 "$OUT/tests.txt"
+# The GPU tests, dealt round-robin to $SHARDS processes that share the one GPU: compiling kernels and graphs is
+# most of their time, and that runs on the CPU cores.
+gpu_tests() {
+  local pids=() rc=0 shard pid
+  python3 -m pytest -q -p no:cacheprovider -m gpu --collect-only | grep "::" > "$OUT/tests/ids.txt"
+  for shard in $(seq 0 $((SHARDS - 1))); do
+    awk -v n="$SHARDS" -v k="$shard" 'NR % n == k' "$OUT/tests/ids.txt" > "$OUT/tests/shard$shard.ids"
+    xargs -a "$OUT/tests/shard$shard.ids" python3 -m pytest -q -p no:cacheprovider -m gpu -rf --durations=10 \
+        --junitxml="$OUT/tests/shard$shard.xml" > "$OUT/tests/shard$shard.txt" 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+  return "$rc"
+}
+mkdir -p "$OUT/tests"
+part tests "${TESTS_LIMIT:-240}" bash -c "$(declare -f gpu_tests); OUT='$OUT' SHARDS=${SHARDS:-4}; gpu_tests"
+tail -qn 3 "$OUT"/tests/shard*.txt 2>/dev/null
 part ops 100 python3 benchmarks/ops.py --no-sweep --out "$OUT/ops.json"
 mkdir -p "$OUT/pvt" "$OUT/lowlight"
 bench pvt 120 --models pvt_tiny,saga_pvt_tiny --res 1280,2048 --batch 1,4,8 --json "$OUT/pvt/inference_eager.json"
