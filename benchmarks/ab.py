@@ -2,7 +2,7 @@
 in that order, and set their records side by side: for each record of both runs (matched by its text and integer
 fields), each measured number at the base, with the change, and their ratio.
 
-    python3 benchmarks/ab.py --base main -- saga bench --models saga_pvt_tiny --res 1280 --device cuda --json r/b.json
+    python3 benchmarks/ab.py --base main -- saga bench --model saga_pvt_tiny --res 1280 --device cuda --json r/b.json
     python3 benchmarks/ab.py --base HEAD~3 -- python3 benchmarks/ops.py --no-sweep --out r/ops.json
 
 The command must write its results with --json or --out (JSON with "records", as every script of the suite and

@@ -147,8 +147,8 @@ def rank_runs(runs: Path) -> None:
         folders = (runs / f"{task}-{label}-seed0" for label in STUDY_NAMES)
         sources = [str(folder) for folder in folders if (folder / "best.safetensors").is_file()]
         if sources:
-            subprocess.run([sys.executable, "-m", "saga_attention.cli", "rank", *sources, "--images", "16",
-                            "--out", str(runs / f"rank-{task}")], check=False)
+            subprocess.run([sys.executable, "-m", "saga_attention.cli", "rank", "--model", ",".join(sources),
+                            "--images", "16", "--out", str(runs / f"rank-{task}")], check=False)
 
 
 def missing(jobs: list[tuple[str, list[str]]], records: list[dict], part: str) -> list[tuple[str, list[str]]]:

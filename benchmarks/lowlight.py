@@ -59,7 +59,7 @@ def heldout(args: argparse.Namespace) -> None:
     task = get_task("enhance")(load_config(None, ["data=lowlight-heldout", "model=saga_llie_tiny"]),
                                Process(0, 1, torch.device("cpu")))
     pairs = task.eval_dataset()
-    enhancer = Enhancer(args.model, device="cpu")
+    enhancer = Enhancer(args.models, device="cpu")
     rows = []
     for i, name in enumerate(pairs.names):
         low_t, high_t, _ = pairs[i]
@@ -74,7 +74,7 @@ def heldout(args: argparse.Namespace) -> None:
         print(json.dumps(row), flush=True)
     methods = ["input", "oracle gamma", "CLAHE", "model"]
     means = {m: {k: statistics.mean(r[f"{m} {k}"] for r in rows) for k in ("psnr", "ssim")} for m in methods}
-    model_name = enhancer.model.model_name + ("" if args.model else " (shipped weights)")
+    model_name = enhancer.model.model_name + ("" if args.models else " (shipped weights)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"model": model_name, "pairs": len(rows), "mean": means, "rows": rows},
                                          indent=2) + "\n")
@@ -125,7 +125,8 @@ def equal_budget(args: argparse.Namespace) -> None:
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     variants = {"-": [], **{v[0]: v[1:] for v in args.variant}}
-    jobs = [(m, v, int(s)) for s in args.seeds.split(",") for v in variants for m in args.models.split(",")]
+    models = (args.models or ",".join(MODELS)).split(",")
+    jobs = [(m, v, int(s)) for s in args.seeds.split(",") for v in variants for m in models]
     pending, running, results = list(jobs), [], []
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.parallel))}
     start = time.time()
@@ -146,7 +147,7 @@ def equal_budget(args: argparse.Namespace) -> None:
                        "rc": proc.returncode, "train_s": round(time.time() - began, 1)}
                 if proc.returncode == 0:
                     row.update(val_psnr=json.loads((run / "summary.json").read_text())["best_psnr"])
-                    held = subprocess.Popen([sys.executable, "-m", "saga_attention.cli", "eval", str(run),
+                    held = subprocess.Popen([sys.executable, "-m", "saga_attention.cli", "eval", "--model", str(run),
                                              "data=lowlight-heldout", f"device={args.device}", "workers=0", "--json",
                                              str(run / "heldout.json")], stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL, env=env)
@@ -217,12 +218,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("heldout", "seams", "photo", "equal-budget"))
     parser.add_argument("--out", required=True, help="the JSON file (a folder for equal-budget); .md/.png beside it")
-    parser.add_argument("--model", help="heldout: a low-light model (default: the shipped weights)")
+    parser.add_argument("--model", "--models", dest="models",
+                        help="heldout: a low-light model (default: the shipped weights); equal-budget: "
+                             f"comma-separated models (default {','.join(MODELS)})")
     parser.add_argument("--photo", default="astronaut", help="seams: a built-in photograph")
     parser.add_argument("--tiles", default="128,256,384", help="seams: tile sides")
     parser.add_argument("--bands", default="16,32,64", help="seams: band heights")
     parser.add_argument("--device", default="cpu", help="photo and equal-budget: cpu, cuda or cuda:N")
-    parser.add_argument("--models", default=",".join(MODELS), help="equal-budget: the models")
     parser.add_argument("--seeds", default="0,1", help="equal-budget")
     parser.add_argument("--steps", type=int, default=400, help="equal-budget: optimizer steps per run")
     parser.add_argument("--epochs", type=int, default=4, help="equal-budget")

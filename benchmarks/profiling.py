@@ -2,8 +2,8 @@
 a few steps (kernel time against wall time: a low fraction means the host sets the pace), and where the host
 time of one SAGA op call goes (cProfile).
 
-    PYTHONPATH=src python3 benchmarks/profiling.py kernels --models pvt_tiny,saga_pvt_tiny --res 1280 --batch 8
-    PYTHONPATH=src python3 benchmarks/profiling.py busy --models pvt_tiny,saga_pvt_tiny@compile --mode train --batch 2
+    PYTHONPATH=src python3 benchmarks/profiling.py kernels --model pvt_tiny,saga_pvt_tiny --res 1280 --batch 8
+    PYTHONPATH=src python3 benchmarks/profiling.py busy --model pvt_tiny,saga_pvt_tiny@compile --mode train --batch 2
     PYTHONPATH=src python3 benchmarks/profiling.py host
 
 Each takes under a minute on a GPU. Models are specs as `saga bench` takes them (`@compile`,
@@ -111,7 +111,8 @@ def host(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("kernels", "busy", "host"))
-    parser.add_argument("--models", default="pvt_tiny,saga_pvt_tiny", help="comma-separated specs, '@compile' etc.")
+    parser.add_argument("--model", "--models", dest="models",
+                        default="pvt_tiny,saga_pvt_tiny", help="comma-separated specs, '@compile' etc.")
     parser.add_argument("--res", type=int, default=1280)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--mode", default="inference", choices=MODES)

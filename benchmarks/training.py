@@ -1,9 +1,9 @@
 """Training: samples per second of whole steps (forward, loss, backward, AdamW) on synthetic batches, on one
 process or every process torchrun starts (DistributedDataParallel), and what gradient checkpointing saves.
 
-    PYTHONPATH=src python3 benchmarks/training.py throughput --models saga_pvt_tiny --res 224 --batch 32
+    PYTHONPATH=src python3 benchmarks/training.py throughput --model saga_pvt_tiny --res 224 --batch 32
     PYTHONPATH=src torchrun --nproc_per_node 2 benchmarks/training.py throughput --batch 128 --out runs/ddp2.json
-    PYTHONPATH=src python3 benchmarks/training.py checkpointing --models saga_pvt_tiny,pvt_tiny --res 1024 --batch 2
+    PYTHONPATH=src python3 benchmarks/training.py checkpointing --model saga_pvt_tiny,pvt_tiny --res 1024 --batch 2
 
 On a 2-core CPU, throughput at 224 and batch 8 takes about a minute per model, checkpointing at 512 two.
 Steps run as `saga train` runs them: bf16 autocast on CUDA, fused AdamW, no data loading.
@@ -98,7 +98,8 @@ def checkpointing(spec_text: str, args, device: torch.device) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("throughput", "checkpointing"))
-    parser.add_argument("--models", default="saga_pvt_tiny", help="comma-separated model specs")
+    parser.add_argument("--model", "--models", dest="models",
+                        default="saga_pvt_tiny", help="comma-separated model specs")
     parser.add_argument("--res", default="224", help="N or HxW")
     parser.add_argument("--batch", type=int, default=8, help="per process")
     parser.add_argument("--steps", type=int, default=10, help="timed steps")

@@ -1,6 +1,7 @@
 """The `saga` command, end to end on CPU."""
 import json
 import re
+import shlex
 import subprocess
 import sys
 
@@ -23,7 +24,8 @@ def test_the_package_and_the_command_line_import_light(statement):
     assert done.stdout.split() == ["False", "False", "False"], done.stderr
 
 
-@pytest.mark.parametrize("command", ["--help", "train --help", "enhance --help", "bench --help", "demo --help"])
+@pytest.mark.parametrize("command", ["--help", "models --help", "bench --help", "report --help", "demo --help",
+                                     "train --help", "eval --help", "enhance --help", "rank --help", "cache --help"])
 def test_help_answers_without_torch(command):
     code = ("import sys; from saga_attention.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
             "    pass\nprint('torch' in sys.modules)")
@@ -89,8 +91,7 @@ def test_demo(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("saga_attention.demo.DEMO_ENHANCE_RESOLUTIONS", ("64x96",))
     assert main(["demo", "--out", str(tmp_path / "runs"), "--device", "cpu", "--res", "64,128", "--repeats", "1",
                  "--train-epochs", "1"]) == 0
-    tmp_path = tmp_path / "runs"
-    (run,) = tmp_path.iterdir()
+    run = tmp_path / "runs"                       # --out is the demo's own folder
     assert {"report.md", "decomposition.json", "bench.json", "bench.md", "bench.png"} <= {p.name for p in run.iterdir()}
     dec = json.loads((run / "decomposition.json").read_text())
     assert dec["relative_error"] < 1e-5 and dec["tokens"] == 1024
@@ -122,9 +123,12 @@ def test_report_renders_saved_runs_again(tmp_path, capsys):
     assert main(["bench", "--models", "saga_pvt_tiny", "--res", "64", "--device", "cpu", "--repeats", "1",
                  "--json", str(second)]) == 0
     assert main(["report", str(first), str(second), "--out", str(tmp_path / "both")]) == 0
-    table = (tmp_path / "both.md").read_text()
+    table = (tmp_path / "both" / "report.md").read_text()
     assert "| pvt_tiny |" in table and "| saga_pvt_tiny |" in table and "Ratios to pvt_tiny" in table
-    assert (tmp_path / "both.png").stat().st_size > 10_000
+    assert "x speed, " in table and "memory (†)" in table and "were not measured side by side" in table
+    assert (tmp_path / "both" / "report.png").stat().st_size > 10_000
+    assert main(["report", str(first)]) == 0                 # one run: no ratio is marked
+    assert "(†)" not in first.with_suffix(".md").read_text()
     (tmp_path / "broken.json").write_text("{not json")
     assert main(["report", str(tmp_path / "broken.json")]) == 2
     assert "is not a benchmark JSON written by saga bench" in capsys.readouterr().err
@@ -160,3 +164,41 @@ def test_the_demo_says_whether_training_left_chance():
     from saga_attention.demo import chance_verdict
     assert chance_verdict(27.0, 25.0, 250).startswith("not distinguishable from chance")   # 2 s.e. = 5.5 points
     assert chance_verdict(40.0, 25.0, 250).startswith("above chance")
+
+
+def _help_examples() -> list[str]:
+    from saga_attention.cli import _subparsers, build_parser
+
+    examples = []
+    for sub in _subparsers(build_parser()).values():
+        text = sub.format_help()
+        if "examples:" in text:
+            examples += [line.strip() for line in text.split("examples:", 1)[1].splitlines()
+                         if line.startswith("  saga ")]
+    return examples
+
+
+@pytest.mark.parametrize("example", _help_examples())
+def test_every_example_in_the_help_runs(example, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SAGA_CACHE", str(tmp_path / "cache"))
+    assert main(shlex.split(example)[1:]) == 0
+
+
+def test_the_help_has_examples_and_the_convention():
+    from saga_attention.cli import build_parser
+
+    assert len(_help_examples()) >= 8
+    assert "--name value, or name=value" in build_parser().format_help()
+
+
+def test_options_and_settings_take_both_spellings(capsys, tmp_path):
+    assert main(["train", "--device", "cpu", "--epochs=7", "--print-config", "lr=1e-3", "--grad-checkpointing"]) == 0
+    out = capsys.readouterr().out
+    assert "device: cpu" in out and "epochs: 7" in out and "lr: 0.001" in out and "grad_checkpointing: true" in out
+    assert main(["train", "--model", "saga_pvt_tiny:gate_bias_init=2", "print_config=true"]) == 0
+    assert "model: saga_pvt_tiny:gate_bias_init=2.0" in capsys.readouterr().out
+    json_path = tmp_path / "b.json"
+    assert main(["bench", "model=pvt_tiny", "res=64", "device=cpu", "repeats=1", "warmup=0", f"json={json_path}"]) == 0
+    assert json.loads(json_path.read_text())["records"][0]["model"] == "pvt_tiny"
+

@@ -46,7 +46,7 @@ def test_the_cpu_benchmarks_and_the_report_built_from_them_run(tmp_path, monkeyp
     assert any(line.startswith("saga report") for line in cpu)
     for line in cpu:
         assert main(shlex.split(line)[1:]) == 0, line
-    assert (tmp_path / "both.md").is_file() and (tmp_path / "both.png").is_file()
+    assert (tmp_path / "both" / "report.md").is_file() and (tmp_path / "both" / "report.png").is_file()
 
 
 def test_readme_is_short_and_shows_the_model_zoo_early():

@@ -19,7 +19,8 @@ from .data.lowlight import Degradation, builtin_photos, name_seed
 from .enhancement import Enhancer
 from .enhancement.images import side_by_side
 from .measure import environment, resolve_device
-from .runs import new_run_dir
+from .models import check_input_size
+from .runs import make_dir, new_run_dir
 from .study import run_rank
 from .train import load_config, train
 from .train.enhance import BUILTIN_MAX_SIDE
@@ -34,16 +35,20 @@ DEMO_ENHANCE_MODELS = ("saga_llie_tiny", "llie_channel_tiny", "retinexformer")
 DEMO_ENHANCE_RESOLUTIONS = ("400x600",)  # LOL's size
 
 
-def run_demo(out_root: str | Path = "runs", device: str = "auto", resolutions: Sequence[int] | None = None,
+def run_demo(run_dir: str | Path | None = None, device: str = "auto", resolutions: Sequence[int] | None = None,
              dtype: str = "fp32", repeats: int = 5, command: str = "saga demo", train_epochs: int = 4,
              enhance_resolutions: Sequence[str] | None = None) -> Path:
     """Write decomposition.json, bench.json/.md/.png, train-<model>/ and rank/ folders, enhance.png,
-    enhance-bench.json/.md/.png and report.md into a new run folder; return it. train_epochs=0 leaves the
-    training part out; resolutions default to DEMO_RESOLUTIONS, enhance_resolutions to DEMO_ENHANCE_RESOLUTIONS."""
+    enhance-bench.json/.md/.png and report.md into `run_dir` (default runs/demo-<time>); return it.
+    train_epochs=0 leaves the training part out; resolutions default to DEMO_RESOLUTIONS, enhance_resolutions
+    to DEMO_ENHANCE_RESOLUTIONS."""
     resolutions = resolutions or DEMO_RESOLUTIONS
     enhance_resolutions = enhance_resolutions or DEMO_ENHANCE_RESOLUTIONS
     dev = resolve_device(device)
-    run_dir = new_run_dir(out_root, "demo")
+    for name in DEMO_MODELS:                        # every size is checked before anything is written
+        for res in resolutions:
+            check_input_size(name, res, res)
+    run_dir = make_dir(Path(run_dir)) if run_dir else new_run_dir("runs", "demo")
     print(f"[1/4] gate decomposition on real photographs ({dev})", flush=True)
     decomposition = check_decomposition(load_photos(), device=dev)
     (run_dir / "decomposition.json").write_text(json.dumps(decomposition, indent=2) + "\n")

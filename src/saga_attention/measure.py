@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 
 MIB = 2**20
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")                                  # the device names commands take
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}    # by the names commands take
 
 
@@ -113,7 +114,9 @@ def is_out_of_memory(err: BaseException) -> bool:
 
 
 def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a ValueError."""
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU, or any other name, is a ValueError."""
+    if not DEVICE.match(str(device)):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N; got {str(device)!r}")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -37,14 +37,15 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG).is_file()
 
 
-def check_new_run_dir(path: Path) -> None:
-    """ValueError unless `path` is absent or an empty folder, and can be written: a probe makes the folder
-    (or a file in it) and removes it again, so a refused or failed run leaves nothing behind."""
+def check_new_run_dir(path: Path, own: tuple[str, ...] = ()) -> Path:
+    """`path`, or a ValueError unless it is absent or an empty folder (or holds only the files named in `own`,
+    which the command writes again), and can be written: a probe makes the folder (or a file in it) and
+    removes it again, so a refused or failed run leaves nothing behind."""
     if path.exists() and not path.is_dir():
         raise ValueError(f"out={str(path)!r} is a file, not a folder; choose another out=")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and any(p.name not in own for p in path.iterdir()):
         hint = (f"resume it with `saga train --resume {path}`" if is_run_dir(path)
-                else "it holds files that are not a run of saga train")
+                else "it holds files that this command did not write")
         raise ValueError(f"out={str(path)!r} is not empty ({hint}); choose another out= or leave it out")
     missing = [p for p in (path, *path.parents) if not p.exists()]          # deepest first
     try:
@@ -57,6 +58,7 @@ def check_new_run_dir(path: Path) -> None:
         for p in missing:
             if p.is_dir():
                 p.rmdir()
+    return path
 
 
 def start_run(path: Path, config_yaml: str, command: str) -> None:

@@ -18,16 +18,49 @@ def short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 5] + " ...>"
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML's safe loader without anchors and aliases: a settings file needs none, and aliases are how a
-    few hundred bytes expand into gigabytes ('billion laughs')."""
+MAX_YAML_DEPTH = 8            # settings are flat; a model spec's option may hold a short list
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader for settings: no anchors, aliases or merge keys (aliases are how a few hundred bytes
+    expand into gigabytes), no duplicate keys, and at most MAX_YAML_DEPTH levels of nesting."""
+
+    _depth = 0
 
     def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in settings",
-                                              event.start_mark)
-        return super().compose_node(parent, index)
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._refuse("aliases (*name) are not allowed in settings", event)
+        if getattr(event, "anchor", None):
+            self._refuse("anchors (&name) are not allowed in settings", event)
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            self._refuse(f"settings nest at most {MAX_YAML_DEPTH} levels deep", event)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def flatten_mapping(self, node):
+        for key, _ in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(None, None, "merge keys (<<) are not allowed in settings",
+                                                        key.start_mark)
+        seen = set()
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(None, None, "keys of settings are plain names",
+                                                        key.start_mark)
+            name = key.value
+            if name in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {short(name)} is given twice",
+                                                        key.start_mark)
+            seen.add(name)
+        super().flatten_mapping(node)
+
+    @staticmethod
+    def _refuse(problem: str, event) -> None:
+        raise yaml.composer.ComposerError(None, None, problem, event.start_mark)
 
 
 def load_yaml(text: str, what: str) -> Any:
@@ -35,7 +68,7 @@ def load_yaml(text: str, what: str) -> Any:
     if len(text.encode()) > MAX_YAML_BYTES:
         raise ValueError(f"{what} is larger than {MAX_YAML_BYTES // 1024} KiB; settings are a few lines")
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

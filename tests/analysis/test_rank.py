@@ -50,10 +50,22 @@ def test_model_ranks_cover_every_layer():
 
 
 def test_rank_command_writes_json_table_and_plot(tmp_path, capsys):
-    assert main(["rank", "linear_pvt_tiny", "saga_pvt_tiny", "--res", "64", "--images", "2", "--device", "cpu",
+    assert main(["rank", "--model", "linear_pvt_tiny,saga_pvt_tiny", "--res", "64", "--images", "2", "--device", "cpu",
                  "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "rank.json").read_text())
     assert set(results) == {"linear_pvt_tiny", "saga_pvt_tiny"} and len(results["saga_pvt_tiny"]) == 8
     assert (tmp_path / "rank.png").stat().st_size > 0 and "| saga_pvt_tiny |" in (tmp_path / "rank.md").read_text()
-    assert main(["rank", "no_such_model", "--out", str(tmp_path)]) == 2
+    assert main(["rank", "--model", "no_such_model", "--out", str(tmp_path)]) == 2
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
+
+
+def test_rank_says_when_the_sources_are_not_like_for_like(tmp_path):
+    from saga_attention.study import caveats
+
+    run = tmp_path / "run"
+    run.mkdir()
+    notes = caveats([str(run), "saga_pvt_tiny"], [torch.zeros(4, 3, 64, 64), torch.zeros(8, 3, 224, 224)], 8)
+    assert len(notes) == 3
+    assert "trained runs and fresh (untrained) weights" in notes[0]
+    assert "64x64, 224x224" in notes[1] and "8 images were asked for; 4 or 8 were available" in notes[2]
+    assert caveats(["linear_pvt_tiny", "saga_pvt_tiny"], [torch.zeros(8, 3, 64, 64)] * 2, 8) == []

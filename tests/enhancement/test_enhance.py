@@ -75,9 +75,24 @@ def test_saga_enhance_mirrors_folders_skips_existing_outputs_and_names_bad_files
     err = capsys.readouterr().err
     assert "c.png: not a readable image" in err and "huge.png" in err and "--max-pixels" in err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
-        "a.compare.jpg", "a.jpg", "trip/b.compare.jpg", "trip/b.png"]
+        ".saga-enhance", "a.jpg", "a.jpg.compare.jpg", "trip/b.png", "trip/b.png.compare.jpg"]
     stamp = (out / "a.jpg").stat().st_mtime_ns
     assert main(argv[:4] + ["--model", str(checkpoint)]) == 1 and (out / "a.jpg").stat().st_mtime_ns == stamp
     assert "skipped 2 whose output exists" in capsys.readouterr().out
     assert main([*argv[:4], "--model", str(checkpoint), "--overwrite", "--max-pixels", "100000"]) == 1
     assert (out / "huge.png").is_file() and (out / "a.jpg").stat().st_mtime_ns != stamp
+
+
+def test_comparisons_of_one_stem_get_their_own_names_and_outputs_inside_the_inputs_are_never_read(tmp_path,
+                                                                                                    checkpoint):
+    photos = tmp_path / "in"
+    photos.mkdir()
+    Image.fromarray(np.full((16, 24, 3), 30, np.uint8)).save(photos / "a.jpg")
+    Image.fromarray(np.full((16, 24, 3), 40, np.uint8)).save(photos / "a.png")
+    out = photos / "bright"                                      # the output folder inside the input folder
+    argv = ["enhance", str(photos), "-o", str(out), "--model", str(checkpoint), "--compare"]
+    assert main(argv) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [".saga-enhance", "a.jpg", "a.jpg.compare.jpg", "a.png", "a.png.compare.jpg"]
+    assert main(argv) == 0 and sorted(p.name for p in out.iterdir()) == written   # outputs are not inputs
+    assert main([*argv, "--overwrite"]) == 0 and sorted(p.name for p in out.iterdir()) == written

@@ -290,3 +290,18 @@ def test_grad_checkpointing_gives_the_same_step_and_keeps_less(name):
     assert kept_ckpt < 0.25 * kept, (kept_ckpt, kept)
     model.set_grad_checkpointing(False)
     assert _step(model, x, y)[2] == kept
+
+
+def test_checkpoints_are_ordinary_files_and_broken_weights_are_refused(tmp_path):
+    import os
+
+    model = sa.create_model("linear_pvt_tiny", num_classes=3)
+    path = save_checkpoint(model, tmp_path / "w.safetensors")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask          # not the private mode of a temporary file
+    with torch.no_grad():
+        model.head.weight[0, 0] = float("inf")
+    save_checkpoint(model, tmp_path / "inf.safetensors")
+    with pytest.raises(ValueError, match=r"holds NaN or infinite values in 1 tensor\(s\) \(e.g. head.weight\)"):
+        sa.create_model("linear_pvt_tiny", num_classes=3, checkpoint_path=str(tmp_path / "inf.safetensors"))

@@ -44,10 +44,10 @@ def test_compile_takes_false_true_or_reduce_overhead(text, mode, tmp_path):
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (["lrr=1"], "unknown setting 'lrr'; known: task, model, workers"),
+    (["lrr=1"], r"unknown setting 'lrr'; did you mean lr\? known: task, model, workers"),
     (["epochs=ten"], "epochs must be a whole number; got 'ten'"),
     (["epochs=true"], "epochs must be a whole number; got True"),
-    (["epochs=0"], "epochs must be >= 1; got 0"),
+    (["epochs=0"], "epochs must be >= 1 and <= 100000; got 0"),
     (["img_size=100"], "img_size must be a multiple of 32; got 100"),
     (["img_size=512"], "the built-in tasks are 64 to 224 pixels; got img_size=512"),
     (["amp=fp8"], "amp must be one of auto, bf16, none; got 'fp8'"),
@@ -98,10 +98,12 @@ def test_yaml_that_expands_exponentially_is_refused_at_once(tmp_path):
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
     (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"aliases \(\*name\) are not allowed in settings"):
+    with pytest.raises(ValueError, match=r"anchors \(&name\) are not allowed in settings"):
         load_config(tmp_path / "bomb.yaml")
-    with pytest.raises(ValueError, match="aliases"):
+    with pytest.raises(ValueError, match="anchors"):
         load_config(None, ["crop_scale=[&a 0.5, *a]"])
+    with pytest.raises(ValueError, match=r"aliases \(\*name\) are not allowed in settings"):
+        load_config(None, ["crop_scale=[*a]"])
     (tmp_path / "huge.yaml").write_text("epochs: 1\n" + "# padding\n" * 200_000)
     with pytest.raises(ValueError, match="larger than 1024 KiB"):
         load_config(tmp_path / "huge.yaml")

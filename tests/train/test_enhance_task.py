@@ -38,7 +38,7 @@ def test_train_resume_eval_and_fine_tune_on_a_paired_folder(tmp_path, capsys):
     assert {"val_psnr", "val_ssim", "val_psnr_gt_mean", "ema_psnr"} <= set(rows[0]) and summary["best_metric"] == "psnr"
     assert main(["train", "--resume", str(run), "epochs=2"]) == 0
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
-    assert main(["eval", str(run)]) == 0
+    assert main(["eval", "--model", str(run)]) == 0
     assert "(2 samples): PSNR" in capsys.readouterr().out
     tuned = load_config(None, [*TINY, f"data={data}", f"init={run}"])
     model = get_task("enhance")(tuned, Process(0, 1, torch.device("cpu"))).build_model()

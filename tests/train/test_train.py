@@ -34,7 +34,7 @@ def test_two_epochs_on_a_builtin_task_train_checkpoint_and_evaluate(tmp_path, ca
     assert "saga-attention 0.1.0" in (run / "command.txt").read_text()
     metrics = run_eval(run, [])
     assert metrics["count"] == 16 and metrics["top1"] == pytest.approx(summary["best_top1"])
-    assert main(["eval", str(run), "--json", str(tmp_path / "m.json")]) == 0
+    assert main(["eval", "--model", str(run), "--json", str(tmp_path / "m.json")]) == 0
     out = capsys.readouterr().out
     assert "top-1" in out and "top-5" not in out            # 2 classes: top-5 is always 100% and not shown
     assert json.loads((tmp_path / "m.json").read_text())["count"] == 16
@@ -96,7 +96,7 @@ def test_wrong_checkpoints_and_run_folders_are_clear_errors(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "has no config.yaml" in capsys.readouterr().err
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
-    assert main(["eval", str(tmp_path / "junk.safetensors"), *SMALL]) == 2
+    assert main(["eval", "--model", str(tmp_path / "junk.safetensors"), *SMALL]) == 2
     assert "could not read" in capsys.readouterr().err
 
 

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ..plots import log_y  # noqa: E402
 
 GROUP_KEYS = ("device", "dtype", "mode", "batch")
+APART = " (†)"   # marks a ratio between records of different runs
 
 
 def write_json(path: str | os.PathLike, records: list[dict[str, Any]], environment: dict[str, Any],
@@ -49,10 +50,11 @@ def _cell(r: dict[str, Any] | None) -> str:
 def _ratio(r: dict[str, Any] | None, base: dict[str, Any] | None) -> str:
     if not r or not base or r["status"] != "ok" or base["status"] != "ok":
         return "-"
+    apart = APART if r.get("source") != base.get("source") else ""
     speed = f"{r['img_per_s'] / base['img_per_s']:.2f}x speed"
     if r["peak_mem_mib"] and base["peak_mem_mib"]:
-        return f"{speed}, {r['peak_mem_mib'] / base['peak_mem_mib']:.2f}x memory"
-    return speed
+        return f"{speed}, {r['peak_mem_mib'] / base['peak_mem_mib']:.2f}x memory{apart}"
+    return speed + apart
 
 
 def markdown(records: list[dict[str, Any]]) -> str:
@@ -74,6 +76,10 @@ def markdown(records: list[dict[str, Any]]) -> str:
         failed = [r for r in rows if r["status"] == "error"]
         lines += [f"- {r['model']} at {r['res']}: {r['error']}" for r in failed]
         lines.append("")
+    if any(APART in line for line in lines):
+        runs = ", ".join(_ordered(r["source"] for r in records))
+        lines.append(f"{APART.strip()} The two records come from different runs ({runs}): they were not measured "
+                     "side by side, so the ratio carries the difference between the runs too.\n")
     method = _ordered(r["mem_method"] for r in records if r["mem_method"])
     if method:
         lines.append("Peak memory: " + "; ".join(method) + ".")
@@ -105,7 +111,8 @@ def plot(records: list[dict[str, Any]], path: str | os.PathLike, title: str = ""
             ax.set_ylabel(ylabel)
             log_y(ax)
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=8)
+            if ax.lines:
+                ax.legend(fontsize=8)
     fig.suptitle(title or "throughput and peak memory against resolution (missing points: oom or error)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -114,11 +121,15 @@ def plot(records: list[dict[str, Any]], path: str | os.PathLike, title: str = ""
 
 
 def read_records(paths: list[str | os.PathLike]) -> list[dict[str, Any]]:
-    """The records of one or more JSON files written by `write_json`, in order."""
+    """The records of one or more JSON files written by `write_json`, in order; with several files each record
+    names its file under "source", so that ratios across files are marked."""
     records = []
     for path in paths:
         try:
-            records += json.loads(Path(path).read_text())["records"]
+            found = json.loads(Path(path).read_text())["records"]
+            if not isinstance(found, list) or not all(isinstance(r, dict) for r in found):
+                raise TypeError("records must be a list of objects")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{str(path)!r} is not a benchmark JSON written by saga bench: {err}") from err
+        records += [{**r, "source": str(path)} if len(paths) > 1 else r for r in found]
     return records

@@ -9,11 +9,11 @@ from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from ..measure import DTYPES, environment, is_out_of_memory, peak_memory_mib, time_ms
-from ..models import ModelSpec, check_buildable, create_model, model_config, parse_model_spec
+from ..models import ModelSpec, check_buildable, check_input_size, create_model, model_config, parse_model_spec
 from ..ops.inputs import check_choice
+from ..progress import progress as progress_bar
 
 MODES = ("inference", "train", "fwd-bwd")   # fwd-bwd: a training step without the optimizer
 
@@ -193,19 +193,24 @@ def run_sweep(models: Iterable[str], resolutions: Iterable[str | int], batches: 
     for name, values in (("models", models), ("resolutions", resolutions), ("batch sizes", batches),
                          ("dtypes", dtypes), ("modes", modes)):
         if not values:
-            raise ValueError(f"no {name} given; e.g. --models pvt_tiny,saga_pvt_tiny --res 224 --batch 1")
+            raise ValueError(f"no {name} given; e.g. --model pvt_tiny,saga_pvt_tiny --res 224 --batch 1")
     if not all(isinstance(b, int) and b > 0 for b in batches):
         raise ValueError(f"batch sizes must be positive integers; got {batches}")
-    for spec in models:
-        check_buildable(parse_bench_entry(spec)[0])
+    if warmup < 0 or repeats < 1:
+        raise ValueError(f"warmup must be >= 0 and repeats >= 1; got {warmup} and {repeats}")
     for mode in modes:
         check_choice("mode", mode, MODES)
     for dtype in dtypes:
         check_choice("dtype", dtype, DTYPES)
     resolutions = [parse_resolution(r) for r in resolutions]
+    for spec in models:
+        model_spec = parse_bench_entry(spec)[0]
+        check_buildable(model_spec)
+        for res in resolutions:
+            check_input_size(model_spec, *res)
     grid = list(itertools.product(modes, dtypes, batches, resolutions, models))
     records = []
-    for mode, dtype, batch, res, spec in tqdm(grid, desc="bench", unit="run", disable=not progress):
+    for mode, dtype, batch, res, spec in progress_bar(grid, enabled=progress, desc="bench", unit="run"):
         args = (spec, res, batch, dtype, device, mode, warmup, repeats)
         records.append(bench_limited(time_limit, *args) if time_limit else bench_one(*args))
     return records

@@ -13,10 +13,10 @@ from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from ..measure import MIB, peak_memory_mib
 from ..models.llie_bands import stages
+from ..progress import progress as progress_bar
 
 CALIBRATION_SIDES = (128, 256)
 MIN_TILE = 64
@@ -115,7 +115,7 @@ def run_tiled(run: Callable[[Tensor], Tensor], image: Tensor, tile: int, overlap
     out = torch.zeros(1, c, h, w, dtype=torch.float32, device=image.device)
     total = torch.zeros(1, 1, h, w, dtype=torch.float32, device=image.device)
     windows = [(y, x) for y in ys for x in xs]
-    for y, x in tqdm(windows, desc="tiles", unit="tile", leave=False, disable=not progress or len(windows) == 1):
+    for y, x in progress_bar(windows, enabled=progress and len(windows) > 1, desc="tiles", unit="tile", leave=False):
         pred = run(image[..., y:y + th, x:x + tw]).float()
         wy = ramp(th, overlap, y > 0, y + th < h, image.device)
         wx = ramp(tw, overlap, x > 0, x + tw < w, image.device)
@@ -158,5 +158,5 @@ def run_plan(model: nn.Module, image: Tensor, plan: Plan, overlap: int, progress
     with torch.inference_mode():
         if plan.kind == "whole":
             return model(image).float()
-        with tqdm(total=stages(model), desc="blocks", unit="block", leave=False, disable=not progress) as bar:
+        with progress_bar(enabled=progress, total=stages(model), desc="blocks", unit="block", leave=False) as bar:
             return model(image, band_rows=plan.size, progress=bar.update).float()

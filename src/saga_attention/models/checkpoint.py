@@ -35,8 +35,11 @@ def write_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
     metadata = {"format": FORMAT, **metadata}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~umask)         # mkstemp's file is private; a checkpoint is an ordinary file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -59,8 +62,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load weights saved by `save_checkpoint` (or the model weights of a training checkpoint),
-    strictly: another model, missing or unexpected keys, or a shape mismatch each raise a
-    ValueError that names them."""
+    strictly: another model, missing or unexpected keys, a shape mismatch or a NaN or infinite value each
+    raise a ValueError that names them."""
     tensors, metadata = read_checkpoint(path)
     if metadata.get("kind") == TRAIN_STATE:
         tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
@@ -84,5 +87,9 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> nn.Module:
         name = saved or "an unnamed model"
         raise ValueError(f"checkpoint {str(path)!r} ({name}) does not fit {expected or type(model).__name__}: "
                          + "; ".join(problems))
+    broken = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise ValueError(f"checkpoint {str(path)!r} holds NaN or infinite values in {len(broken)} tensor(s) (e.g. "
+                         f"{', '.join(broken[:3])}): these weights are broken (a diverged run?) and are not used")
     model.load_state_dict(tensors)
     return model

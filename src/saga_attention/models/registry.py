@@ -132,16 +132,27 @@ def parse_model_spec(spec: str | ModelSpec) -> ModelSpec:
     """'saga_pvt_tiny:gate_bias_init=2.0,value_gate=false' -> ModelSpec, checked against the model's options."""
     if isinstance(spec, ModelSpec):
         return spec
-    name, _, opts = str(spec).strip().partition(":")
+    text = str(spec).strip()
+    name, colon, opts = text.partition(":")
     model_config(name)                       # an unknown name: the registry's error, with suggestions
     options = {}
-    for item in filter(None, (o.strip() for o in opts.split(","))):
+    for item in (o.strip() for o in opts.split(",")) if colon else []:
         key, eq, value = item.partition("=")
-        if not eq or not key.strip():
+        if not eq or not key or any(c.isspace() for c in key.strip()):
             raise ValueError(f"model spec options are key=value, e.g. saga_pvt_tiny:gate_bias_init=2.0; got "
                              f"{short(str(spec))}")
         options[key.strip()] = parse_value(value, f"option {key.strip()!r} of {name}")
     return ModelSpec(name, check_options(name, options))
+
+
+def check_input_size(name: str | ModelSpec, height: int, width: int) -> None:
+    """ValueError unless (height, width) is an input size the model takes: positive multiples of its stride."""
+    spec = parse_model_spec(name)
+    stride = spec.config.stride
+    if height <= 0 or width <= 0 or height % stride or width % stride:
+        near = [max(1, -(-side // stride)) * stride for side in (height, width)]
+        raise ValueError(f"{spec.name} takes heights and widths that are positive multiples of {stride}; got "
+                         f"{height}x{width} (e.g. {near[0]}x{near[1]})")
 
 
 def split_specs(text: str) -> list[str]:

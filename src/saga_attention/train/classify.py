@@ -60,6 +60,8 @@ def builtin_split(task: str, split: str, size: int, count: int, seed: int) -> tu
             return tensors["images"], tensors["labels"]
         except (ValueError, KeyError) as err:
             print(f"regenerating {path}: the cached file is unreadable ({err})", flush=True)
+    print(f"generating the built-in task {task!r} ({split}: {count} images of {size} px) into {path.parent}; once, "
+          "then read from there (saga cache)", flush=True)
     images, labels = generate(task, split, size, count, seed)
     write_safetensors({"images": images, "labels": labels}, path, {"task": task, "split": split})
     return images, labels

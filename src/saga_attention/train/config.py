@@ -7,6 +7,7 @@ against what exists, before anything touches the disk. Numbers parse in every sp
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,9 +15,10 @@ from typing import Any, Sequence
 import yaml
 
 from ..configs import read_recipe, recipe_names
+from ..measure import DEVICE
 from ..models import check_buildable, model_config, parse_model_spec
 from ..settings import check_fields, coerce, field_default, load_yaml, parse_value, short
-from .engine_settings import DEVICE, EngineSettings, TrainConfig
+from .engine_settings import EngineSettings, TrainConfig
 from .task import TASKS, get_task
 
 
@@ -55,7 +57,9 @@ def _read_source(source: str) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"--config must be a recipe ({', '.join(preset_names())}) or a YAML file; "
                          f"{short(source)} is neither")
-    values = load_yaml(path.read_text(errors="replace"), f"settings file {str(path)!r}") or {}
+    values = load_yaml(path.read_text(errors="replace"), f"settings file {str(path)!r}")
+    if values is None:
+        raise ValueError(f"{str(path)!r} holds no settings; give key: value lines, or leave --config out")
     if not isinstance(values, dict):
         raise ValueError(f"{str(path)!r} must hold a mapping of settings (key: value lines); got "
                          f"{type(values).__name__}")
@@ -67,9 +71,10 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     values = {}
     for item in items:
         key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"settings are key=value, e.g. lr=1e-3 or model=linear_pvt_tiny; got {short(item)}")
-        values[key.strip()] = parse_value(text, f"the value of {key.strip()}")
+        if not sep or not key or key != key.strip() or text != text.strip():
+            raise ValueError(f"settings are key=value without spaces around '=', e.g. lr=1e-3 or "
+                             f"model=saga_pvt_tiny; got {short(item)}")
+        values[key] = parse_value(text, f"the value of {key}")
     return values
 
 
@@ -88,12 +93,16 @@ def make_config(values: dict[str, Any]) -> TrainConfig:
     engine_keys, task_keys = _names(EngineSettings), _names(task.Settings)
     unknown = sorted(set(values) - set(engine_keys) - set(task_keys))
     if unknown:
+        close = difflib.get_close_matches(unknown[0], engine_keys + task_keys, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
         raise ValueError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(engine_keys + task_keys)} (saga train --print-config shows them)")
+                         f"{hint}known: {', '.join(engine_keys + task_keys)} (saga train --print-config shows them)")
     engine = _build(EngineSettings, {k: v for k, v in values.items() if k in engine_keys})
     settings = _build(task.Settings, {k: v for k, v in values.items() if k in task_keys})
     config = TrainConfig(engine, settings)
     problems = check_fields(engine) + check_fields(settings)
+    if not problems and engine.min_lr > engine.lr:
+        problems.append(f"min_lr ({engine.min_lr:g}) must not be above lr ({engine.lr:g})")
     if not DEVICE.match(engine.device):
         problems.append(f"device must be auto, cpu, cuda or cuda:N; got {short(engine.device)}")
     spec = parse_model_spec(engine.model)

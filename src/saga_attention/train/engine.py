@@ -25,7 +25,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..models import load_checkpoint, save_checkpoint
+from ..models import load_checkpoint, parse_model_spec, read_checkpoint, save_checkpoint, shipped_models
+from ..models.registry import WEIGHTS_DIR
+from ..progress import progress
 from ..runs import (
     check_new_run_dir,
     clean_partial_writes,
@@ -67,7 +69,7 @@ def lr_at(step: int, total: int, warmup: int, peak: float, floor: float) -> floa
 
 def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total: int) -> int:
     """The warmup in steps, scaled to the run: never more than WARMUP_SHARE of it."""
-    return min(round(steps_per_epoch * warmup_epochs), int(total * WARMUP_SHARE))
+    return round(min(steps_per_epoch * warmup_epochs, int(total * WARMUP_SHARE)))
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -109,7 +111,7 @@ def evaluate(task: Task, model: nn.Module, batches, desc: str = "eval") -> dict[
     model.eval()
     sums: dict[str, float] = {}
     problems: list[str] = []
-    for batch in tqdm(batches, desc=desc, leave=False, disable=not process.main):
+    for batch in progress(batches, enabled=process.main, desc=desc, leave=False):
         problems += batch[-1]
         with autocast(task.config, process.device):
             for key, value in task.evaluate_batch(model, batch).items():
@@ -205,6 +207,10 @@ def train(config: TrainConfig, run_dir: Path | str | None = None, resume: bool =
         problem = distributed.broadcast_text(problem, process)
         if problem:
             raise ValueError(problem)
+        if resume and not (run_dir / LAST).is_file():    # stopped before its first checkpoint: start again
+            _say(process)(f"{run_dir} has no checkpoint yet (stopped before its first epoch ended): starting it "
+                          "again in place")
+            resume = False
         history = (f"{command or 'saga train (from Python)'}  # saga-attention {__version__}, torch "
                    f"{torch.__version__}, {process.world} process(es) on {process.device.type}"
                    + (", resumed" if resume else ""))
@@ -214,11 +220,13 @@ def train(config: TrainConfig, run_dir: Path | str | None = None, resume: bool =
 
 
 def _check_resumable(run_dir: Path) -> None:
+    """ValueError unless `run_dir` can go on: a run folder with its last checkpoint, or one stopped before any
+    epoch finished (it starts again in place)."""
     if not is_run_dir(run_dir):
         raise ValueError(f"{str(run_dir)!r} is not a run folder of saga train (it has no config.yaml)")
-    if not (run_dir / LAST).is_file():
-        raise ValueError(f"{run_dir} has no {LAST} to resume from: no epoch finished, or the run was started "
-                         "with resumable=false; start it again with another out=")
+    if not (run_dir / LAST).is_file() and (run_dir / BEST).is_file():
+        raise ValueError(f"{run_dir} has no {LAST} to resume from: the run was started with resumable=false; start "
+                         "it again with another out=")
 
 
 def _train(task: Task, run_dir: Path, resume: bool, history: str) -> dict:
@@ -300,7 +308,7 @@ def _epoch(run: Run, train_set, val_batches, epoch: int, steps_per_epoch: int, t
     run.model.train()
     start, losses, seen, problems = time.perf_counter(), 0.0, 0, []
     batches = loader(train_set, task.config, process, epoch_seed(task.config, epoch, 0), task.collate)
-    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{engine.epochs}", disable=not process.main, leave=False)
+    bar = progress(batches, enabled=process.main, desc=f"epoch {epoch + 1}/{engine.epochs}", leave=False)
     for i, batch in enumerate(bar):
         problems += batch[-1]
         lr = lr_at(epoch * steps_per_epoch + i, total, warmup, engine.lr * scale, engine.min_lr * scale)
@@ -391,20 +399,29 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> tuple[nn.Mod
     return load_checkpoint(task.model_for_weights(), weights), task
 
 
-def eval_setup(checkpoint: str | Path, overrides: list[str]) -> tuple[Path, TrainConfig]:
-    """(weights, config) of a run folder (its config.yaml and best.safetensors, overrides on top) or of a
-    weights file (the default config with the overrides, e.g. model=... data=...)."""
-    path = Path(checkpoint)
+def eval_setup(source: str | Path, overrides: list[str]) -> tuple[Path, TrainConfig]:
+    """(weights, config) of what `saga eval --model` takes: a run folder (its config.yaml and best.safetensors,
+    overrides on top), a .safetensors file (its metadata names the model) or a model name with shipped weights
+    (both with the task's default settings and the overrides, e.g. data=...)."""
+    path = Path(source)
     if path.is_dir():
         return best_weights(path, overrides)
-    if not path.exists():
-        raise ValueError(f"{str(checkpoint)!r} does not exist; give a run folder of saga train or a .safetensors file")
-    return path, load_config(None, overrides)
+    if path.suffix == ".safetensors" or path.is_file():
+        _, metadata = read_checkpoint(path)
+        if "model" not in metadata:
+            raise ValueError(f"{str(source)!r} does not say which model it holds (no 'model' metadata); give a run "
+                             "folder, or weights saved by this package")
+        return path, load_config(None, [f"model={metadata['model']}", *overrides])
+    spec = parse_model_spec(str(source))
+    if not spec.config.weights:
+        raise ValueError(f"no weights are shipped for {spec.name}; give a run folder of saga train or a .safetensors "
+                         f"file (shipped: {', '.join(shipped_models())})")
+    return WEIGHTS_DIR / spec.config.weights, load_config(None, [f"model={spec}", *overrides])
 
 
-def run_eval(checkpoint: str | Path, overrides: list[str]) -> dict:
-    """The task's metrics of a checkpoint on its config's validation set."""
-    weights, config = eval_setup(checkpoint, overrides)
+def run_eval(source: str | Path, overrides: list[str]) -> dict:
+    """The task's metrics of a run folder, checkpoint or shipped model (see eval_setup) on its validation set."""
+    weights, config = eval_setup(source, overrides)
     process = distributed.setup(config.engine.device)
     try:
         task = get_task(config.task_name)(config, process)

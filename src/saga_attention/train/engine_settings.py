@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..settings import setting
 
 COMPILE_MODES = ("false", "true", "reduce-overhead")
-DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 def default_workers() -> int:
@@ -26,10 +24,10 @@ class EngineSettings:
     model: str = setting("", doc="a model spec, name[:key=value,...]; empty: the task's default model")
     workers: int = setting(default_workers(), low=0, doc="DataLoader workers per process")
     batch_size: int = setting(128, low=1, doc="per process")
-    epochs: int = setting(300, low=1)
+    epochs: int = setting(300, low=1, high=100_000)
     lr: float = setting(5e-4, above=0, doc="peak learning rate (a task may scale it with the batch)")
     min_lr: float = setting(1e-5, low=0, doc="the cosine schedule's floor")
-    warmup_epochs: float = setting(5.0, low=0, doc="linear warmup; at most a fifth of the run")
+    warmup_epochs: float = setting(5.0, low=0, high=100_000, doc="linear warmup; at most a fifth of the run")
     weight_decay: float = setting(0.05, low=0)
     clip_grad: float = setting(0.0, low=0, doc="max gradient norm; 0 = off")
     ema_decay: float = setting(0.0, low=0, below=1, doc="0 = no EMA; e.g. 0.9998")
