@@ -72,7 +72,8 @@ CASES = [
     (["train", "--resume", "nothere"], "'nothere' does not exist"),
     (["train", "--resume", "weights-only"], "weights-only has no last.safetensors to resume from: the run was started "
                                             "with resumable=false"),
-    (["eval", "--model", "runs/nothere"], "unknown model 'runs/nothere'"),
+    (["eval", "--model", "runs/nothere"], "'runs/nothere' does not exist; --model takes a run folder"),
+    (["eval", "--model", "saga_pvt_tyni"], "unknown model 'saga_pvt_tyni'; did you mean saga_pvt_tiny"),
     (["eval", "--model", "unfinished"], "run folder 'unfinished' has no best.safetensors yet"),
     (["eval", "--model", "junk.safetensors", *SMALL], "could not read 'junk.safetensors' as a safetensors checkpoint"),
     (["bench", "--models", "pvt_tiny:num_clases=3", "--device", "cpu"], "has no option 'num_clases'"),

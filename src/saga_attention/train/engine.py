@@ -412,6 +412,9 @@ def eval_setup(source: str | Path, overrides: list[str]) -> tuple[Path, TrainCon
             raise ValueError(f"{str(source)!r} does not say which model it holds (no 'model' metadata); give a run "
                              "folder, or weights saved by this package")
         return path, load_config(None, [f"model={metadata['model']}", *overrides])
+    if not path.exists() and (path.suffix or len(path.parts) > 1):
+        raise ValueError(f"{str(source)!r} does not exist; --model takes a run folder of saga train, a .safetensors "
+                         "file or a model name (saga models)")
     spec = parse_model_spec(str(source))
     if not spec.config.weights:
         raise ValueError(f"no weights are shipped for {spec.name}; give a run folder of saga train or a .safetensors "
