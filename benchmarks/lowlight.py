@@ -1,14 +1,16 @@
 """Low-light enhancement: quality on photographs no run trains on, seams of tiled and banded passes, the
 equal-budget training table of the low-light nets, and a 24 MP photo through `saga enhance`.
 
-    PYTHONPATH=src python3 benchmarks/lowlight.py heldout --out runs/lowlight/heldout.json   # CPU, 2 minutes
+    PYTHONPATH=src python3 benchmarks/lowlight.py heldout --out runs/lowlight/heldout.json   # CPU, 3 minutes
     PYTHONPATH=src python3 benchmarks/lowlight.py seams --out runs/lowlight/seams.json       # CPU, 1 minute
     PYTHONPATH=src python3 benchmarks/lowlight.py photo --out runs/lowlight/photo.json       # CPU, 3 minutes
     PYTHONPATH=src python3 benchmarks/lowlight.py equal-budget --out runs/equal-budget --device cuda --parallel 7
 
-heldout: the built-in held-out pairs (data=lowlight-heldout) as they are, brightened by the best single gamma
-curve per image chosen with the target in hand (an oracle), by CLAHE (scikit-image's equalize_adapthist) and by
-a model (default: the shipped weights). seams: the shipped weights on a darkened photograph; the PSNR of plain
+heldout: photographs no run trains on or chooses by (or a folder of yours), darkened by every family of
+saga_attention.data.darkening (a sensor's noisy exposure, sRGB scaling, gamma, linear exposure; each also as
+JPEG), brightened by the models (default: the shipped saga_llie_tiny), by a gain and a gamma chosen from the dark
+image alone, by CLAHE and by the gain a target in hand would choose; PSNR, SSIM, CIEDE2000, saturation ratio
+and banding per family, and a before/after grid. seams: the shipped weights on a darkened photograph; the PSNR of plain
 tiles and of the exact banded pass against one pass. photo: a 6000x4000 photograph (chelsea, which no shipped
 weights saw, upscaled and darkened 8x in linear light) through `saga enhance`, timed, with the command's peak
 resident memory. equal-budget: `saga train` and `saga eval` processes, several at a time; the default budget
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -32,60 +35,131 @@ import numpy as np
 import torch
 from PIL import Image
 from skimage import data as skimage_data
-from skimage.exposure import equalize_adapthist
 
 from saga_attention import metrics
-from saga_attention.data.lowlight import Degradation, builtin_photos
+from saga_attention.data.darkening import FAMILIES, darken
+from saga_attention.data.lowlight import (
+    BUILTIN_HELD_OUT,
+    BUILTIN_TRAIN,
+    BUILTIN_VAL,
+    IMAGE_SUFFIXES,
+    Degradation,
+    builtin_photos,
+)
 from saga_attention.enhancement import Enhancer
-from saga_attention.train import get_task, load_config
-from saga_attention.train.distributed import Process
-from saga_attention.train.enhance import HELD_OUT_DRAWS
+from saga_attention.enhancement.baselines import BASELINES, oracle_gain
 
-EXPONENTS = np.exp(np.linspace(np.log(0.05), np.log(1.5), 200))      # y = x ** p, the oracle's search grid
-
-
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+GALLERY = BUILTIN_HELD_OUT                 # photographs no training run and no model choice ever sees
+SHOWN_FAMILIES = ("srgb-scale", "sensor", "gamma+jpeg")        # rows of the before/after grid
+THUMB = 160                                                     # grid cell height, pixels
 
 
-def oracle_gamma(low: np.ndarray, target: torch.Tensor) -> tuple[np.ndarray, float]:
-    """The x ** p (one p for the image) with the highest PSNR against the target, and that p."""
-    best = max(EXPONENTS, key=lambda p: metrics.psnr(_tensor(low ** p), target)[0])
-    return low ** best, float(best)
+def _refuse(message: str) -> None:
+    print(f"lowlight.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _gallery(spec: str, max_side: int) -> dict[str, np.ndarray]:
+    """Built-in photographs by name (comma-separated), or every image of a folder, as (H, W, 3) uint8."""
+    if Path(spec).is_dir():
+        photos = {}
+        for path in sorted(p for p in Path(spec).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            image = Image.open(path).convert("RGB")
+            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            photos[path.stem] = np.asarray(image)
+        if not photos:
+            _refuse(f"{spec!r} holds no images")
+        return photos
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    trained = sorted(set(names) & set(BUILTIN_TRAIN + BUILTIN_VAL))
+    if trained:
+        _refuse(f"{', '.join(trained)} are training or validation photographs, not held out")
+    return builtin_photos(names, max_side=max_side)
 
 
 def heldout(args: argparse.Namespace) -> None:
-    """The held-out pairs as they are, by the oracle gamma, by CLAHE and by a model: PSNR and SSIM."""
-    task = get_task("enhance")(load_config(None, ["data=lowlight-heldout", "model=saga_llie_tiny"]),
-                               Process(0, 1, torch.device("cpu")))
-    pairs = task.eval_dataset()
-    enhancer = Enhancer(args.models, device="cpu")
-    rows = []
-    for i, name in enumerate(pairs.names):
-        low_t, high_t, _ = pairs[i]
-        target = high_t[None].float() / 255
-        low = low_t.permute(1, 2, 0).numpy().astype(np.float32) / 255
-        gamma, exponent = oracle_gamma(low, target)
-        results = {"input": low, "oracle gamma": gamma, "CLAHE": equalize_adapthist(low), "model": enhancer(low)}
-        row = {"image": name, "oracle_exponent": exponent}
-        for method, output in results.items():
-            row[f"{method} psnr"], row[f"{method} ssim"] = metrics.image_scores(output, target)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    methods = ["input", "oracle gamma", "CLAHE", "model"]
-    means = {m: {k: statistics.mean(r[f"{m} {k}"] for r in rows) for k in ("psnr", "ssim")} for m in methods}
-    model_name = enhancer.model.model_name + ("" if args.models else " (shipped weights)")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"model": model_name, "pairs": len(rows), "mean": means, "rows": rows},
-                                         indent=2) + "\n")
-    lines = [f"Held-out pairs: {len(rows)} ({', '.join(sorted({r['image'].rsplit('-', 1)[0] for r in rows}))}, "
-             f"each darkened {HELD_OUT_DRAWS} fixed ways); model {model_name}.", "",
-             "| method | PSNR (dB) | SSIM |", "|---|---|---|"]
-    lines += [f"| {m} | {means[m]['psnr']:.2f} | {means[m]['ssim']:.4f} |" for m in methods]
-    lines += ["", f"model - oracle gamma: {means['model']['psnr'] - means['oracle gamma']['psnr']:+.2f} dB; "
-              f"model - CLAHE: {means['model']['psnr'] - means['CLAHE']['psnr']:+.2f} dB"]
-    Path(args.out).with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    """Every darkening family on every held-out photograph: the models against the no-target baselines (gain,
+    gamma, CLAHE) and the target-oracle gain, by PSNR, SSIM, CIEDE2000, saturation ratio and banding."""
+    families = [f.strip() for f in args.families.split(",")]
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        _refuse(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
+    photos = _gallery(args.photos, args.max_side)
+    models = {name: Enhancer(name, device=args.device) for name in (args.models or "saga_llie_tiny").split(",")}
+    rows, grid = [], []
+    for name, photo in photos.items():
+        target = photo.astype(np.float32) / 255
+        target_t = torch.from_numpy(target).permute(2, 0, 1)[None]
+        for family in families:
+            dark = darken(photo, family, args.seed, name).astype(np.float32) / 255
+            outputs = {"dark input": dark, **{k: f(dark) for k, f in BASELINES.items()},
+                       "oracle gain": oracle_gain(dark, target),
+                       **{label: enhancer(dark) for label, enhancer in models.items()}}
+            for method, output in outputs.items():
+                psnr, ssim = metrics.image_scores(output, target_t)
+                rows.append({"photo": name, "family": family, "method": method, "psnr": psnr, "ssim": ssim,
+                             "ciede2000": metrics.ciede2000(output, target),
+                             "saturation": metrics.saturation_ratio(output, target),
+                             "banding": metrics.banding(output, target)})
+            if family in SHOWN_FAMILIES:
+                grid.append((f"{name}, {family}", [*outputs.values(), target]))
+            print(f"{name} {family}: " + ", ".join(f"{r['method']} {r['psnr']:.2f} dB" for r in rows[-len(outputs):]),
+                  flush=True)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": " ".join(sys.argv), "photos": list(photos), "families": families,
+                               "seed": args.seed, "max_side": args.max_side, "rows": rows}, indent=2) + "\n")
+    out.with_suffix(".md").write_text(heldout_table(rows, families, methods, list(photos)))
+    heldout_grid(grid, [*methods, "target"], out.with_suffix(".png"))
+    print(out.with_suffix(".md").read_text() + f"wrote {out}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
+
+
+def _mean(values: list[float]) -> float:
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.mean(values) if values else float("nan")
+
+
+def heldout_table(rows: list[dict], families: list[str], methods: list[str], photos: list[str]) -> str:
+    """One table per darkening family (means over the photographs), then the means over every family."""
+    keys = [("psnr", "PSNR (dB)", ".2f"), ("ssim", "SSIM", ".3f"), ("ciede2000", "CIEDE2000", ".2f"),
+            ("saturation", "saturation / target", ".2f"), ("banding", "banding (%)", ".2f")]
+    lines = [f"Held-out photographs: {', '.join(photos)}. Higher is better for PSNR and SSIM; lower for CIEDE2000 "
+             "and banding (the share of the target's smooth pixels where the output has an edge); saturation / "
+             "target should be near 1. Baselines gain, gamma and CLAHE see the dark image only; the oracle gain "
+             "is chosen with the target.", ""]
+    for family in [*families, "all families"]:
+        chosen = [r for r in rows if family == "all families" or r["family"] == family]
+        lines += [f"### {family}", "", "| method | " + " | ".join(k[1] for k in keys) + " |",
+                  "|---" * (len(keys) + 1) + "|"]
+        for method in methods:
+            picked = [r for r in chosen if r["method"] == method]
+            lines.append(f"| {method} | " + " | ".join(format(_mean([r[k] for r in picked]), f) for k, _, f in keys)
+                         + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def heldout_grid(grid: list[tuple[str, list[np.ndarray]]], columns: list[str], path: Path) -> None:
+    """Rows of (dark input, methods..., target) thumbnails, labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(grid), len(columns), figsize=(1.9 * len(columns), 1.6 * len(grid)), squeeze=False)
+    for (label, images), row in zip(grid, axes):
+        for column, (image, ax) in enumerate(zip(images, row)):
+            ax.imshow(np.clip(image, 0, 1))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column == 0:
+                ax.set_ylabel(label, fontsize=7)
+    for title, ax in zip(columns, axes[0]):
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
 
 
 def seams(args: argparse.Namespace) -> None:
@@ -219,12 +293,16 @@ def main() -> None:
     parser.add_argument("what", choices=("heldout", "seams", "photo", "equal-budget"))
     parser.add_argument("--out", required=True, help="the JSON file (a folder for equal-budget); .md/.png beside it")
     parser.add_argument("--model", "--models", dest="models",
-                        help="heldout: a low-light model (default: the shipped weights); equal-budget: "
-                             f"comma-separated models (default {','.join(MODELS)})")
+                        help="heldout: comma-separated low-light models (default: the shipped saga_llie_tiny); "
+                             f"equal-budget: comma-separated models (default {','.join(MODELS)})")
+    parser.add_argument("--photos", default=",".join(GALLERY), help="heldout: built-in photographs or a folder")
+    parser.add_argument("--families", default=",".join(FAMILIES), help="heldout: darkening families")
+    parser.add_argument("--max-side", type=int, default=512, help="heldout: photographs shrunk to this side")
+    parser.add_argument("--seed", type=int, default=0, help="heldout: draws each family's strength per photo")
     parser.add_argument("--photo", default="astronaut", help="seams: a built-in photograph")
     parser.add_argument("--tiles", default="128,256,384", help="seams: tile sides")
     parser.add_argument("--bands", default="16,32,64", help="seams: band heights")
-    parser.add_argument("--device", default="cpu", help="photo and equal-budget: cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="cpu", help="heldout, photo and equal-budget: cpu, cuda or cuda:N")
     parser.add_argument("--seeds", default="0,1", help="equal-budget")
     parser.add_argument("--steps", type=int, default=400, help="equal-budget: optimizer steps per run")
     parser.add_argument("--epochs", type=int, default=4, help="equal-budget")
@@ -234,8 +312,8 @@ def main() -> None:
     parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "SETTING"),
                         help="equal-budget: train every model also with these settings added (plain runs: '-')")
     args = parser.parse_args()
-    if min(args.steps, args.epochs, args.batch, args.crop, args.parallel) < 1:
-        parser.error("--steps, --epochs, --batch, --crop and --parallel must be >= 1")
+    if min(args.steps, args.epochs, args.batch, args.crop, args.parallel, args.max_side) < 1:
+        parser.error("--steps, --epochs, --batch, --crop, --parallel and --max-side must be >= 1")
     {"heldout": heldout, "seams": seams, "photo": photo, "equal-budget": equal_budget}[args.what](args)
 
 

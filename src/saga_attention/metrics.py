@@ -81,3 +81,50 @@ def image_scores(output: np.ndarray, target: Tensor) -> tuple[float, float]:
     """PSNR and SSIM of one (H, W, 3) image in [0, 1] against a (1, 3, H, W) target."""
     x = torch.from_numpy(np.ascontiguousarray(output, dtype=np.float32)).permute(2, 0, 1)[None]
     return psnr(x, target)[0], ssim(x, target)[0]
+
+
+# Colour and smoothness, on (H, W, 3) float images in [0, 1] (what a person sees in an enhanced photo).
+# Gradients are taken of the luminance averaged over 5 x 5 pixels (in 8-bit levels per pixel): grain averages out,
+# the step between two flat blotches stays.
+SMOOTH_LEVELS = 0.5        # the target's gradient below this (its 5 x 5 maximum): a smooth region
+EDGE_LEVELS = 2.0          # the output's gradient above this, where the target is smooth: a false edge
+
+
+def ciede2000(output: np.ndarray, target: np.ndarray) -> float:
+    """The mean CIEDE2000 colour difference (1: just noticeable; above 10: another colour)."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    return float(deltaE_ciede2000(rgb2lab(np.clip(output, 0, 1)), rgb2lab(np.clip(target, 0, 1))).mean())
+
+
+def saturation_ratio(output: np.ndarray, target: np.ndarray) -> float:
+    """Mean CIELAB chroma of the output over the target's: 1 keeps the colours, below 1 washes them out (NaN
+    for a target without colour)."""
+    from skimage.color import rgb2lab
+
+    def chroma(x: np.ndarray) -> float:
+        lab = rgb2lab(np.clip(x, 0, 1))
+        return float(np.hypot(lab[..., 1], lab[..., 2]).mean())
+
+    wanted = chroma(target)
+    return chroma(output) / wanted if wanted >= 1.0 else float("nan")
+
+
+def _gradient_levels(image: np.ndarray) -> np.ndarray:
+    """Gradient magnitude of the 5 x 5 mean of the luminance, in 8-bit levels per pixel, (H, W)."""
+    from scipy.ndimage import uniform_filter
+
+    y = uniform_filter(np.clip(image, 0, 1) @ np.array([0.299, 0.587, 0.114]) * 255, size=5)
+    gy, gx = np.gradient(y)
+    return np.hypot(gx, gy)
+
+
+def banding(output: np.ndarray, target: np.ndarray) -> float:
+    """The share (%) of the target's smooth pixels where the output has an edge: the blotches and steps that
+    posterised skies and flat walls show."""
+    from scipy.ndimage import maximum_filter
+
+    smooth = maximum_filter(_gradient_levels(target), size=5) < SMOOTH_LEVELS
+    if not smooth.any():
+        return 0.0
+    return float((_gradient_levels(output)[smooth] > EDGE_LEVELS).mean() * 100)

@@ -5,7 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -32,6 +34,9 @@ def test_every_script_has_help(name, tmp_path):
     (["ops.py", "--device", "cuda:7"], "no CUDA GPU"),
     (["lowlight.py", "seams", "--out", "x.json", "--steps", "0"], "must be >= 1"),
     (["lowlight.py", "glow", "--out", "x.json"], "invalid choice: 'glow'"),
+    (["lowlight.py", "heldout", "--out", "x.json", "--families", "dusk"], "unknown families ['dusk']"),
+    (["lowlight.py", "heldout", "--out", "x.json", "--photos", "astronaut"], "astronaut are training or validation"),
+    (["lowlight.py", "heldout", "--out", "x.json", "--max-side", "0"], "--max-side must be >= 1"),
     (["ab.py", "--base", "no-such-ref", "--", "saga", "bench", "--json", "b.json"], "is not a commit"),
     (["ab.py", "--base", "HEAD", "--", "saga", "models"], "--json PATH or --out PATH"),
 ])
@@ -51,6 +56,27 @@ def test_training_throughput_writes_json_table_and_plot(tmp_path):
     record = json.loads(out.read_text())["records"][0]
     assert record["model"] == "saga_pvt_tiny" and record["samples_per_s"] > 0
     assert out.with_suffix(".md").is_file() and out.with_suffix(".png").is_file()
+
+
+def test_heldout_evaluation_writes_the_table_and_the_grid(tmp_path):
+    photos = tmp_path / "mine"
+    photos.mkdir()
+    gradient = np.linspace(0, 255, 96, dtype=np.float32)
+    sky = np.stack([np.tile(gradient, (64, 1)) * c for c in (0.3, 0.5, 0.9)], axis=2).astype(np.uint8)
+    Image.fromarray(sky).save(photos / "sky.png")
+    out = tmp_path / "h.json"
+    done = script("lowlight.py", "heldout", "--photos", str(photos), "--families", "srgb-scale,sensor+jpeg",
+                  "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["family"], r["method"]) for r in rows} >= {("srgb-scale", "oracle gain"), ("sensor+jpeg", "CLAHE"),
+                                                          ("srgb-scale", "saga_llie_tiny")}
+    oracle = next(r for r in rows if r["family"] == "srgb-scale" and r["method"] == "oracle gain")
+    dark = next(r for r in rows if r["family"] == "srgb-scale" and r["method"] == "dark input")
+    assert oracle["psnr"] > dark["psnr"] + 5 and oracle["ciede2000"] < dark["ciede2000"]
+    table = out.with_suffix(".md").read_text()
+    assert "### srgb-scale" in table and "### all families" in table and "| saga_llie_tiny |" in table
+    assert out.with_suffix(".png").stat().st_size > 10_000
 
 
 def test_ab_pairs_records_by_their_fields_and_gives_ratios():

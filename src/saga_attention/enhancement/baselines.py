@@ -1,0 +1,46 @@
+"""What a low-light net has to beat, on (H, W, 3) float images in [0, 1]: one global gain or one gamma chosen
+from the dark image alone (no target), CLAHE, and the gain that a target in hand would choose (an oracle)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.lowlight import linear_to_srgb, srgb_to_linear
+
+GRAY = np.array([0.2126, 0.7152, 0.0722])      # linear-light luminance weights (Rec. 709)
+MID_GRAY = 0.18                                 # the mean linear luminance a metered exposure aims at
+MID_SRGB = 0.45                                 # the mean sRGB value a gamma curve aims at
+
+
+def _luminance(linear: np.ndarray) -> float:
+    return float((linear @ GRAY).mean())
+
+
+def _scaled(dark: np.ndarray, gain: float) -> np.ndarray:
+    return np.clip(linear_to_srgb(np.clip(srgb_to_linear(dark) * gain, 0, 1)), 0, 1)
+
+
+def gain(dark: np.ndarray) -> np.ndarray:
+    """One gain in linear light that brings the mean luminance to mid-gray, as an auto-exposure would."""
+    return _scaled(dark, MID_GRAY / max(_luminance(srgb_to_linear(dark)), 1e-4))
+
+
+def gamma(dark: np.ndarray) -> np.ndarray:
+    """dark ** p, the one p that brings the mean sRGB value to MID_SRGB (p in [0.05, 1])."""
+    mean = float(np.clip(dark.mean(), 1e-4, 0.999))
+    return dark ** float(np.clip(np.log(MID_SRGB) / np.log(mean), 0.05, 1.0))
+
+
+def clahe(dark: np.ndarray) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation (scikit-image's equalize_adapthist, its defaults)."""
+    from skimage.exposure import equalize_adapthist
+
+    return equalize_adapthist(dark).astype(np.float32)
+
+
+def oracle_gain(dark: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """One gain in linear light that gives the target's mean luminance: the best a global exposure can do."""
+    wanted = _luminance(srgb_to_linear(target))
+    return _scaled(dark, wanted / max(_luminance(srgb_to_linear(dark)), 1e-4))
+
+
+BASELINES = {"gain": gain, "gamma": gamma, "CLAHE": clahe}     # no target needed
