@@ -122,6 +122,18 @@ def test_local_conv_matches_rederivation(hw, ksize, bias):
         assert rel_err(g, r) < 1e-10
 
 
+def test_local_conv_takes_the_sizes_tracers_pass():
+    """torch.jit.trace, the TorchScript ONNX exporter and fvcore pass the token map's sides as 0-dim integer
+    tensors; the op takes them as it takes ints."""
+    q, k, v, gk, gv = make_inputs(1, 12, 12, 2, 8, 8)
+    weight = torch.randn(16, 1, 3, 3)
+    by_ints = sa.saga_attention(q, k, v, gk, gv, conv_weight=weight, hw=(3, 4))
+    by_tensors = sa.saga_attention(q, k, v, gk, gv, conv_weight=weight, hw=(torch.tensor(3), torch.tensor(4)))
+    assert torch.equal(by_ints, by_tensors)
+    with pytest.raises(ValueError, match="hw must be the"):
+        sa.saga_attention(q, k, v, gk, gv, conv_weight=weight, hw=(torch.tensor(3.0), torch.tensor(4.0)))
+
+
 def good():
     return make_inputs(2, 8, 8, 2, 16, 16)
 

@@ -34,11 +34,19 @@ def check_local_conv(q: Tensor, v: Tensor, weight: Tensor | None, bias: Tensor |
         if t is not None and (t.device != v.device or not t.is_floating_point()):
             raise ValueError(f"conv_weight and conv_bias must be floating tensors on {v.device}; got {t.dtype} "
                              f"on {t.device}")
-    if hw is None or len(hw) != 2 or any(not isinstance(s, int) or s < 1 for s in hw):
+    if hw is None or len(hw) != 2 or not all(map(_is_side, hw)) or any(isinstance(s, int) and s < 1 for s in hw):
         raise ValueError(f"hw must be the (height, width) of the token map when conv_weight is given; got {hw!r}")
-    if hw[0] * hw[1] != v.shape[1] or q.shape[1] != v.shape[1]:
+    if q.shape[1] != v.shape[1] or (all(isinstance(s, int) for s in hw) and hw[0] * hw[1] != v.shape[1]):
         raise ValueError(f"the local conv needs Nq = Nk = height * width; got Nq={q.shape[1]}, Nk={v.shape[1]}, "
                          f"hw={tuple(hw)}")
+
+
+def _is_side(side: object) -> bool:
+    """A side of the token map: an int, a symbolic int (torch.export with dynamic sizes) or a 0-dim integer
+    tensor (torch.jit.trace, the TorchScript ONNX exporter and fvcore trace sizes as tensors)."""
+    if isinstance(side, Tensor):
+        return side.dim() == 0 and not side.is_floating_point() and not side.is_complex()
+    return isinstance(side, (int, torch.SymInt)) and not isinstance(side, bool)
 
 
 def _to_map(t: Tensor, hw: tuple[int, int]) -> Tensor:

@@ -65,6 +65,8 @@ def saga_attention(
     if use_triton(backend, q, k, v):
         from .launch import saga_attention_triton
 
+        if hw is not None:          # a tracer's 0-dim tensors become the ints the kernels take
+            hw = tuple(int(side) if isinstance(side, Tensor) else side for side in hw)
         return saga_attention_triton(q, k, v, g_k, g_v, feature_map, eps, normalizer, conv_weight, conv_bias, hw)
     out = saga_attention_torch(q, k, v, g_k, g_v, feature_map, eps, normalizer)
     return out if conv_weight is None else out + local_conv(v, conv_weight, conv_bias, hw)
