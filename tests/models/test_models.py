@@ -305,3 +305,31 @@ def test_checkpoints_are_ordinary_files_and_broken_weights_are_refused(tmp_path)
     save_checkpoint(model, tmp_path / "inf.safetensors")
     with pytest.raises(ValueError, match=r"holds NaN or infinite values in 1 tensor\(s\) \(e.g. head.weight\)"):
         sa.create_model("linear_pvt_tiny", num_classes=3, checkpoint_path=str(tmp_path / "inf.safetensors"))
+
+
+def test_device_and_dtype_are_taken_as_timm_passes_them():
+    model = sa.create_model("saga_pvt_tiny", device="meta")
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    assert model.pretrained_cfg["architecture"] == "saga_pvt_tiny" == model.default_cfg["architecture"]
+    assert next(sa.create_model("saga_llie_tiny", dtype=torch.bfloat16).parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="device must be a torch device"):
+        sa.create_model("pvt_tiny", device="tpu")
+    with pytest.raises(ValueError, match="cannot be loaded into a model on the meta device"):
+        sa.create_model("saga_llie_tiny", pretrained=True, device="meta")
+    with pytest.raises(ValueError, match="device is a setting of the run"):
+        sa.create_model("pvt_tiny:device=cuda")
+
+
+def test_a_users_weights_file_wins_over_the_shipped_weights(tmp_path):
+    from saga_attention.models.timm_registry import _timm_entrypoint, user_weights
+
+    mine = sa.create_model("saga_llie_tiny")
+    path = save_checkpoint(mine, tmp_path / "mine.safetensors")
+    entry = _timm_entrypoint("saga_llie_tiny")
+    for cfg in ({"pretrained_cfg_overlay": {"file": str(path)}}, {"pretrained_cfg": {"file": str(path)}}):
+        loaded = entry(pretrained=True, **cfg)
+        assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), mine.state_dict().values()))
+    shipped = entry(pretrained=True)
+    assert not torch.equal(shipped.state_dict()["stem.weight"], mine.state_dict()["stem.weight"])
+    assert user_weights({"hf_hub_id": "local-dir:/models/x"}) == "/models/x/model.safetensors"
+    assert user_weights({"hf_hub_id": "timm/x"}) is None

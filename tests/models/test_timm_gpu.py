@@ -43,3 +43,20 @@ def test_timm_feature_contract(name):
         again, _ = model.forward_intermediates(x)
     assert torch.allclose(output, again, rtol=1e-4, atol=1e-5)
     assert resolve_data_config({}, model=model)["input_size"] == (3, 224, 224)
+
+
+@pytest.mark.parametrize("name", ["saga_pvt_tiny", "saga_llie_tiny"])
+def test_timm_overlay_and_hub_round_trips_give_identical_outputs(name, tmp_path):
+    """A user's file through pretrained_cfg_overlay, and timm's save_for_hf then local-dir:, load the same weights;
+    timm's device and dtype arguments are taken."""
+    timm = pytest.importorskip("timm")
+    model = timm.create_model(name, device="cpu", dtype=torch.float32).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        want = model(x)
+    path = sa.models.save_checkpoint(model, tmp_path / "mine.safetensors")
+    overlay = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path))).eval()
+    timm.models.save_for_hf(model, tmp_path / "hub")
+    hub = timm.create_model(f"local-dir:{tmp_path / 'hub'}", pretrained=True).eval()
+    with torch.no_grad():
+        assert torch.equal(overlay(x), want) and torch.equal(hub(x), want)

@@ -9,6 +9,7 @@ and is checked against those options before any model is built.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import sys
@@ -174,16 +175,34 @@ def create_model(name: str | ModelSpec, pretrained: bool = False, checkpoint_pat
 
     pretrained: load the weights shipped in the package (ValueError for a model without any).
     checkpoint_path: a safetensors file written by `save_checkpoint` for this model.
+    device, dtype: where and in what the parameters are made (timm's create_model passes them; 'meta' builds
+    without memory).
     """
     spec = parse_model_spec(name)
     fn, config = _entry(spec.name)
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
     options = {**spec.options, **check_options(spec.name, kwargs, config.arguments)}
     if pretrained and not config.weights:                                 # before building: fail fast
         raise ValueError(f"no weights are shipped for {spec.name}; models with shipped weights: "
                          f"{', '.join(shipped_models()) or 'none'}")
     weights = WEIGHTS_DIR / config.weights if pretrained else None
-    model = fn(**options)
+    try:
+        place = torch.device(device) if device is not None else None
+    except RuntimeError:
+        raise ValueError(f"device must be a torch device such as cpu, cuda or meta; got {device!r}") from None
+    if place is not None and place.type == "meta" and (weights or checkpoint_path):
+        raise ValueError("weights cannot be loaded into a model on the meta device; build it elsewhere")
+    with place if place is not None else contextlib.nullcontext():
+        model = fn(**options)
+    if dtype is not None:
+        model.to(dtype=dtype)
     model.model_name = spec.name
+    own = getattr(model, "pretrained_cfg", None)                     # timm's hub functions read the architecture
+    base = own if isinstance(own, dict) else {"input_size": (config.in_chans, config.img_size, config.img_size),
+                                               "license": "apache-2.0"}
+    model.pretrained_cfg = model.default_cfg = {**base, "architecture": spec.name}
+    if not hasattr(model, "num_classes"):             # an image-to-image net: no classes (timm's hub config)
+        model.num_classes, model.num_features = 0, config.out_chans
     for path in filter(None, (weights, checkpoint_path)):
         load_checkpoint(model, path)
     return model

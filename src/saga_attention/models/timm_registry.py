@@ -3,15 +3,55 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from pathlib import Path
 from typing import Any
 
 from .registry import create_model, list_models
 
 
+def _as_dict(cfg: Any) -> dict:
+    """timm's PretrainedCfg (or a dict, or None) as a dict."""
+    if cfg is None:
+        return {}
+    return dict(cfg) if isinstance(cfg, dict) else cfg.to_dict()
+
+
+def user_weights(cfg: dict) -> str | None:
+    """The weights file a timm pretrained config points at: its 'file' (timm's pretrained_cfg_overlay,
+    train.py --pretrained-path) or the folder of a 'local-dir:' hub id (timm's local-dir: loading also passes the
+    folder as 'file'); in a folder, model.safetensors, else save_for_hf's pytorch_model.bin. None for neither."""
+    hub = str(cfg.get("hf_hub_id") or "")
+    if cfg.get("file"):
+        path = Path(cfg["file"])
+        if not path.is_dir():
+            return str(path)
+    elif hub.startswith("local-dir:"):
+        path = Path(hub.removeprefix("local-dir:"))
+    else:
+        return None
+    bin_file = path / "pytorch_model.bin"            # save_for_hf's default format
+    return str(bin_file if bin_file.is_file() and not (path / "model.safetensors").is_file()
+               else path / "model.safetensors")
+
+
+def _with_user_weights(name: str, path: str, **kwargs: Any):
+    """The model with a user's weights: a safetensors checkpoint, or a PyTorch state dict (.bin, .pth)."""
+    if path.endswith(".safetensors"):
+        return create_model(name, checkpoint_path=path, **kwargs)
+    import torch
+
+    model = create_model(name, **kwargs)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model
+
+
 def _timm_entrypoint(name: str):
     def entrypoint(pretrained: bool = False, **kwargs: Any):
-        for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-            kwargs.pop(key, None)
+        cfg = {**_as_dict(kwargs.pop("pretrained_cfg", None)), **_as_dict(kwargs.pop("pretrained_cfg_overlay", None))}
+        kwargs.pop("cache_dir", None)
+        path = user_weights(cfg) if pretrained else None
+        if path:                                  # a user's file always wins over the shipped weights
+            return _with_user_weights(name, path, **kwargs)
         return create_model(name, pretrained=pretrained, **kwargs)     # shipped weights, or a ValueError
     entrypoint.__name__ = entrypoint.__qualname__ = name
     entrypoint.__module__ = __name__
