@@ -333,3 +333,16 @@ def test_a_users_weights_file_wins_over_the_shipped_weights(tmp_path):
     assert not torch.equal(shipped.state_dict()["stem.weight"], mine.state_dict()["stem.weight"])
     assert user_weights({"hf_hub_id": "local-dir:/models/x"}) == "/models/x/model.safetensors"
     assert user_weights({"hf_hub_id": "timm/x"}) is None
+
+
+def test_unfused_pvt_runs_the_plain_modules_with_the_same_weights(monkeypatch):
+    """pvt_tiny:fused=false is PVT as users run it (aten LayerNorm, nn.Linear MLP): the benchmarks' stock baseline."""
+    fused = sa.create_model("pvt_tiny", num_classes=5).eval()
+    plain = sa.create_model("pvt_tiny:fused=false", num_classes=5).eval()
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = fused(x)
+        monkeypatch.setattr("saga_attention.layers.blocks.norm_mlp", lambda *a, **k: pytest.fail("fused MLP ran"))
+        assert torch.allclose(plain(x), want, atol=1e-5)
+    assert {m.backend for m in plain.modules() if isinstance(m, sa.layers.LayerNorm)} == {"torch"}

@@ -61,7 +61,10 @@ class Block(nn.Module):
 
     The second half runs as one op (`ops.mlp.norm_mlp`, backend `mlp_backend`): on CUDA without autograd
     one fused kernel, so the (N x hidden) activation is never in memory, whatever the attention kind.
+    fused=False (an attribute) runs it as the plain modules instead.
     """
+
+    fused: bool = True
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, attn_kind: str, sr_ratio: int = 1,
                  drop: float = 0.0, drop_path: float = 0.0, mlp_backend: str = "auto", **attn_kwargs: Any) -> None:
@@ -80,7 +83,7 @@ class Block(nn.Module):
 
     def mlp_branch(self, x: Tensor) -> Tensor:
         """mlp(norm2(x)) for tokens (B, N, C); dropout inside the MLP needs the unfused modules."""
-        if self.training and self.mlp.drop.p > 0:
+        if not self.fused or (self.training and self.mlp.drop.p > 0):
             return self.mlp(self.norm2(x))
         norm, fc1, fc2 = self.norm2, self.mlp.fc1, self.mlp.fc2
         return norm_mlp(x, norm.weight, norm.bias, norm.eps, fc1.weight, fc1.bias, fc2.weight, fc2.bias,

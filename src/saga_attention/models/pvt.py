@@ -78,6 +78,8 @@ class PyramidVisionTransformer(nn.Module):
     forward_intermediates, prune_intermediate_layers, set_grad_checkpointing, no_weight_decay,
     group_matcher. features_only=True makes forward return the maps of `out_indices` (stage outputs,
     strides 4, 8, 16, 32), drops the head and gives `feature_info` as a FeatureInfo.
+    fused=False runs every LayerNorm as aten's and each MLP as nn.Linear, GELU, nn.Linear: PVT as its users run
+    it (with impl=sdpa, the stock baseline of the benchmarks); the weights are the same either way.
     """
 
     def __init__(self, depths: Sequence[int] = (2, 2, 2, 2), embed_dims: Sequence[int] = (64, 128, 320, 512),
@@ -86,7 +88,7 @@ class PyramidVisionTransformer(nn.Module):
                  attn_kwargs: dict[str, Any] | None = None, in_chans: int = 3, num_classes: int = 1000,
                  img_size: int = 224, drop_rate: float = 0.0, drop_path_rate: float = 0.1,
                  qkv_bias: bool = True, global_pool: str = "avg", features_only: bool = False,
-                 out_indices: Sequence[int] = (0, 1, 2, 3), mlp_backend: str = "auto") -> None:
+                 out_indices: Sequence[int] = (0, 1, 2, 3), mlp_backend: str = "auto", fused: bool = True) -> None:
         super().__init__()
         if img_size <= 0 or img_size % STRIDE:
             raise ValueError(f"img_size must be a positive multiple of {STRIDE}; got {img_size}")
@@ -130,6 +132,12 @@ class PyramidVisionTransformer(nn.Module):
         self.apply(_init_weights)
         for stage in self.stages:
             nn.init.trunc_normal_(stage.pos_embed, std=0.02)
+        if not fused:
+            for module in self.modules():
+                if isinstance(module, LayerNorm):
+                    module.backend = "torch"
+                if isinstance(module, Block):
+                    module.fused = False
 
     def check_input(self, x: Tensor) -> None:
         """ValueError unless x is a floating-point (B, in_chans, H, W) with H and W divisible by 32."""
