@@ -37,13 +37,12 @@ from PIL import Image
 from skimage import data as skimage_data
 
 from saga_attention import metrics
-from saga_attention.data.darkening import FAMILIES, darken
+from saga_attention.data.darkening import FAMILIES, Degradation, darken
 from saga_attention.data.lowlight import (
     BUILTIN_HELD_OUT,
     BUILTIN_TRAIN,
     BUILTIN_VAL,
     IMAGE_SUFFIXES,
-    Degradation,
     builtin_photos,
 )
 from saga_attention.enhancement import Enhancer
@@ -189,13 +188,16 @@ MODELS = ["saga_llie_tiny", "llie_channel_tiny", "llie_window_tiny", "llie_globa
 
 def command(model: str, seed: int, run: Path, args: argparse.Namespace, extra: list[str]) -> list[str]:
     per_epoch = args.steps // args.epochs * args.batch
-    return [sys.executable, "-m", "saga_attention.cli", "train", "--config", "lowlight-cpu", f"model={model}",
+    return [sys.executable, "-m", "saga_attention.cli", "train", "--config", args.recipe, f"model={model}",
+            f"data={args.data}",
             f"seed={seed}", f"epochs={args.epochs}", f"samples_per_epoch={per_epoch}", f"batch_size={args.batch}",
             f"crop={args.crop}", f"device={args.device}", "workers=1", f"out={run}", "resumable=false", *extra]
 
 
 def equal_budget(args: argparse.Namespace) -> None:
     """Every model trained with the same steps, batch and crop, several seeds, then scored held out."""
+    if not Path(args.data).is_dir():
+        _refuse(f"--data {args.data} is not a folder; make it with tools/prepare_photos.py --out {args.data}")
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     variants = {"-": [], **{v[0]: v[1:] for v in args.variant}}
@@ -303,6 +305,9 @@ def main() -> None:
     parser.add_argument("--tiles", default="128,256,384", help="seams: tile sides")
     parser.add_argument("--bands", default="16,32,64", help="seams: band heights")
     parser.add_argument("--device", default="cpu", help="heldout, photo and equal-budget: cpu, cuda or cuda:N")
+    parser.add_argument("--recipe", default="llie-tiny", help="equal-budget: the recipe every model trains with")
+    parser.add_argument("--data", default="data/photos", help="equal-budget: the training photographs "
+                                                              "(tools/prepare_photos.py)")
     parser.add_argument("--seeds", default="0,1", help="equal-budget")
     parser.add_argument("--steps", type=int, default=400, help="equal-budget: optimizer steps per run")
     parser.add_argument("--epochs", type=int, default=4, help="equal-budget")

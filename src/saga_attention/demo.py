@@ -15,7 +15,8 @@ from . import metrics
 from .analysis import check_decomposition, load_photos
 from .bench.report import markdown, plot, write_json
 from .bench.runner import run_sweep
-from .data.lowlight import Degradation, builtin_photos, name_seed
+from .data.darkening import Degradation, name_seed
+from .data.lowlight import builtin_photos
 from .enhancement import Enhancer
 from .enhancement.images import side_by_side
 from .measure import environment, resolve_device

@@ -35,7 +35,7 @@ def test_every_script_has_help(name, tmp_path):
     (["lowlight.py", "seams", "--out", "x.json", "--steps", "0"], "must be >= 1"),
     (["lowlight.py", "glow", "--out", "x.json"], "invalid choice: 'glow'"),
     (["lowlight.py", "heldout", "--out", "x.json", "--families", "dusk"], "unknown families ['dusk']"),
-    (["lowlight.py", "heldout", "--out", "x.json", "--photos", "astronaut"], "astronaut are training or validation"),
+    (["lowlight.py", "heldout", "--out", "x.json", "--photos", "retina"], "retina are training or validation"),
     (["lowlight.py", "heldout", "--out", "x.json", "--max-side", "0"], "--max-side must be >= 1"),
     (["ab.py", "--base", "no-such-ref", "--", "saga", "bench", "--json", "b.json"], "is not a commit"),
     (["ab.py", "--base", "HEAD", "--", "saga", "models"], "--json PATH or --out PATH"),

@@ -1,8 +1,9 @@
-"""The darkening families of the evaluation: 8-bit, darker, fixed by (seed, family, name), refused when unknown."""
+"""The darkening families of the evaluation (8-bit, darker, fixed by (seed, family, name), refused when unknown)
+and the training mixture (every family drawn, casts, noise and JPEG by chance)."""
 import numpy as np
 import pytest
 
-from saga_attention.data.darkening import FAMILIES, darken
+from saga_attention.data.darkening import FAMILIES, PLAIN, Degradation, darken
 
 
 @pytest.fixture
@@ -32,3 +33,29 @@ def test_bad_family_or_image(photo):
         darken(photo, "dusk")
     with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) uint8 image"):
         darken(photo.astype(np.float32), "gamma")
+
+
+def test_the_training_mixture_draws_every_family_and_casts_noise_and_jpeg_by_chance():
+    gray = np.full((32, 32, 3), 160, np.uint8)
+    plain = Degradation(cast_prob=0.0, noise_prob=0.0, jpeg_prob=0.0, families=("srgb-scale", "gamma", "exposure"))
+    outputs = [plain(gray, np.random.default_rng(seed)) for seed in range(40)]
+    assert all(np.ptp(o) == 0 for o in outputs)                  # no cast, no noise: a flat gray stays flat gray
+    assert all(0 < o.mean() < 160 for o in outputs)
+    cast = Degradation(cast_prob=1.0, noise_prob=0.0, jpeg_prob=0.0, families=("exposure",))
+    assert all(np.ptp(cast(gray, np.random.default_rng(seed)).mean(axis=(0, 1))) > 0 for seed in range(10))
+    mixed = [Degradation()(gray, np.random.default_rng(seed)) for seed in range(60)]
+    flat = sum(np.ptp(o) == 0 for o in mixed)                    # neither cast nor noise nor JPEG ringing
+    assert 0 < flat < 60
+    draws = {PLAIN[int(np.random.default_rng(seed).integers(len(PLAIN)))] for seed in range(60)}
+    assert draws == set(PLAIN)
+
+
+def test_the_sensor_family_always_has_noise():
+    gray = np.full((32, 32, 3), 160, np.uint8)
+    sensor = Degradation(families=("sensor",), cast_prob=0.0, noise_prob=0.0, jpeg_prob=0.0)
+    assert all(np.ptp(sensor(gray, np.random.default_rng(seed))) > 0 for seed in range(5))
+
+
+def test_unknown_training_family_is_refused():
+    with pytest.raises(ValueError, match="darkening families are one or more of sensor"):
+        Degradation(families=("dusk",))

@@ -4,13 +4,13 @@ import pytest
 import torch
 from PIL import Image
 
+from saga_attention.data.darkening import Degradation
 from saga_attention.data.lowlight import (
     BUILTIN_HELD_OUT,
     BUILTIN_TRAIN,
     BUILTIN_VAL,
     GRAY_PHOTOS,
     TRAINABLE_PHOTOS,
-    Degradation,
     PairedFolder,
     PairTransform,
     SyntheticPairs,

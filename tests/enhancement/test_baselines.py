@@ -2,7 +2,7 @@
 import numpy as np
 
 from saga_attention import metrics
-from saga_attention.data.lowlight import linear_to_srgb, srgb_to_linear
+from saga_attention.data.darkening import linear_to_srgb, srgb_to_linear
 from saga_attention.enhancement.baselines import BASELINES, oracle_gain
 
 

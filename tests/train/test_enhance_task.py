@@ -62,14 +62,14 @@ def test_a_plain_photo_folder_becomes_synthetic_pairs_split_by_name(tmp_path):
 def test_the_built_in_sets_use_separate_photographs(data):
     task = get_task("enhance")(load_config(None, [*TINY, f"data={data}"]), Process(0, 1, torch.device("cpu")))
     names = {n.split("-")[0] for n in task.eval_dataset().names}
-    assert names == ({"chelsea", "rocket"} if data == "lowlight-heldout" else {"grace_hopper"})
+    assert names == ({"chelsea", "rocket", "astronaut", "coffee"} if data == "lowlight-heldout" else {"grace_hopper"})
     if data == "lowlight":               # validation never sees a training photograph
         assert not names & {n.split("-")[0] for n in task._pairs("train").names}
 
 
 def test_the_photos_setting_picks_the_training_photographs_and_never_a_held_out_one():
-    task = get_task("enhance")(load_config(None, [*TINY, "photos=[camera,coffee]"]), Process(0, 1, torch.device("cpu")))
-    assert task._pairs("train").names == ["camera", "coffee"]
+    task = get_task("enhance")(load_config(None, [*TINY, "photos=[camera,retina]"]), Process(0, 1, torch.device("cpu")))
+    assert task._pairs("train").names == ["camera", "retina"]
     for photos in ("[chelsea]", "[grace_hopper]", "[nonesuch]", "[]"):
         with pytest.raises(ValueError, match="photos takes one or more of"):
             load_config(None, [*TINY, f"photos={photos}"])

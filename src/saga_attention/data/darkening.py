@@ -1,58 +1,109 @@
-"""The ways a real photo ends up dark, as named families for evaluation: a sensor's raw exposure with noise and
-a colour cast, a plain scaling of the sRGB values, a gamma (tone-curve) darkening, and an exposure in linear
-light without noise; each also saved as JPEG. Every family gives an 8-bit image, as a camera or a file would.
+"""The ways a real photo ends up dark, and the synthetic darkening that trains the enhancement nets.
+
+Four families, each an 8-bit image as a camera or a file would give:
+
+* sensor: a raw exposure in linear light pushed down (and a power for deeper shadows), shot and read noise;
+* srgb-scale: the sRGB values scaled down (an underexposed JPEG);
+* gamma: the sRGB values raised to a power (a tone curve that sinks the shadows);
+* exposure: linear light scaled down, without noise.
+
+`Degradation` draws one family per image, a colour cast and (for families other than sensor) noise with a
+probability each, and JPEG with a probability: the training mixture. `darken` gives one named family (or its
+JPEG variant) at the evaluation strengths, fixed by (seed, family, photo name):
 
     dark = darken(photo, "srgb-scale", seed=0, name="chelsea")     # (H, W, 3) uint8 -> (H, W, 3) uint8
-
-A family's strength is drawn from its range by (seed, family, photo name), so a gallery is the same on every
-machine.
 """
 from __future__ import annotations
 
+import hashlib
 import io
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from .lowlight import Degradation, linear_to_srgb, name_seed, srgb_to_linear
-
-JPEG_QUALITY = 75                        # a phone's or a web page's JPEG
-SRGB_SCALE = (0.05, 0.3)                 # sRGB values x k
-GAMMA = (2.0, 4.0)                       # sRGB values ** g: the shadows sink faster than the highlights
-EXPOSURE = (0.03, 0.3)                   # linear light x e, no noise
+PLAIN = ("sensor", "srgb-scale", "gamma", "exposure")
+FAMILIES = [*PLAIN, *(f"{name}+jpeg" for name in PLAIN)]
+JPEG_QUALITY = 75                        # the evaluation's JPEG: a phone's or a web page's
 
 
-def _bytes(x: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
 
-def sensor(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The training pipeline's model: linear exposure and gamma, colour cast, shot and read noise, no JPEG."""
-    return Degradation(jpeg_prob=0.0)(image, rng)
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
 
 
-def srgb_scale(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return _bytes(image / 255 * rng.uniform(*SRGB_SCALE))
-
-
-def gamma(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return _bytes((image / 255) ** rng.uniform(*GAMMA))
-
-
-def exposure(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return _bytes(linear_to_srgb(srgb_to_linear(image / 255) * rng.uniform(*EXPOSURE)))
+def name_seed(seed: int, name: str) -> int:
+    """A seed fixed by (seed, name), the same on every machine."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
 
 
 def jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> np.ndarray:
+    """(H, W, 3) uint8 -> the same image saved and read back as JPEG."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, "JPEG", quality=quality)
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
-PLAIN: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
-    "sensor": sensor, "srgb-scale": srgb_scale, "gamma": gamma, "exposure": exposure}
-FAMILIES = [*PLAIN, *(f"{name}+jpeg" for name in PLAIN)]
+@dataclass(frozen=True)
+class Degradation:
+    """A random darkening: a family drawn from `families`, its strength from the family's range (uniform), then
+    a colour cast with probability `cast_prob`, sensor noise always for 'sensor' and with probability
+    `noise_prob` for the others, rounding to 8 bits, and JPEG with probability `jpeg_prob`."""
+
+    families: tuple[str, ...] = PLAIN
+    exposure: tuple[float, float] = (0.02, 0.35)     # sensor, exposure: scale of linear light
+    gamma: tuple[float, float] = (1.0, 1.4)          # sensor: linear ** gamma after the exposure
+    srgb_scale: tuple[float, float] = (0.04, 0.35)   # srgb-scale: sRGB values x k
+    tone_gamma: tuple[float, float] = (1.8, 4.5)     # gamma: sRGB values ** g
+    cast: tuple[float, float] = (0.85, 1.15)         # per-channel gain in linear light
+    cast_prob: float = 0.5
+    photons: tuple[float, float] = (300.0, 3000.0)   # photons at full scale: Poisson shot noise
+    read_noise: tuple[float, float] = (0.001, 0.01)  # Gaussian read noise, linear units
+    noise_prob: float = 0.25
+    jpeg_prob: float = 0.3
+    jpeg_quality: tuple[int, int] = (60, 95)
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.families if f not in PLAIN]
+        if unknown or not self.families:
+            raise ValueError(f"darkening families are one or more of {', '.join(PLAIN)}; got {list(self.families)}")
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(H, W, 3) uint8 normal-light -> (H, W, 3) uint8 low-light."""
+        family = self.families[int(rng.integers(len(self.families)))]
+        srgb = image.astype(np.float64) / 255
+        if family == "srgb-scale":
+            dark = srgb_to_linear(srgb * rng.uniform(*self.srgb_scale))
+        elif family == "gamma":
+            dark = srgb_to_linear(srgb ** rng.uniform(*self.tone_gamma))
+        else:
+            dark = srgb_to_linear(srgb) * rng.uniform(*self.exposure)
+            if family == "sensor":
+                dark = dark ** rng.uniform(*self.gamma)
+        if rng.uniform() < self.cast_prob:
+            dark = np.clip(dark * rng.uniform(*self.cast, size=3), 0, 1)
+        if family == "sensor" or rng.uniform() < self.noise_prob:
+            photons = rng.uniform(*self.photons)
+            dark = rng.poisson(dark * photons) / photons + rng.normal(0, rng.uniform(*self.read_noise), dark.shape)
+        low = np.round(linear_to_srgb(np.clip(dark, 0, 1)) * 255).astype(np.uint8)
+        if rng.uniform() < self.jpeg_prob:
+            low = jpeg(low, int(rng.integers(*self.jpeg_quality, endpoint=True)))
+        return low
+
+
+# The evaluation families: one family each, no random cast, noise only where the family has it, no JPEG
+# (the '+jpeg' variants add JPEG_QUALITY). Their ranges sit inside the training mixture's.
+EVALUATION = {
+    "sensor": Degradation(families=("sensor",), exposure=(0.03, 0.3), cast_prob=1.0, noise_prob=0.0, jpeg_prob=0.0),
+    "srgb-scale": Degradation(families=("srgb-scale",), srgb_scale=(0.05, 0.3), cast_prob=0.0, noise_prob=0.0,
+                              jpeg_prob=0.0),
+    "gamma": Degradation(families=("gamma",), tone_gamma=(2.0, 4.0), cast_prob=0.0, noise_prob=0.0, jpeg_prob=0.0),
+    "exposure": Degradation(families=("exposure",), exposure=(0.03, 0.3), cast_prob=0.0, noise_prob=0.0,
+                            jpeg_prob=0.0),
+}
 
 
 def darken(image: np.ndarray, family: str, seed: int = 0, name: str = "") -> np.ndarray:
@@ -63,5 +114,5 @@ def darken(image: np.ndarray, family: str, seed: int = 0, name: str = "") -> np.
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 image; got {image.dtype} {image.shape}")
     base = family.removesuffix("+jpeg")
-    dark = PLAIN[base](image, np.random.default_rng(name_seed(seed, f"{base}:{name}")))
+    dark = EVALUATION[base](image, np.random.default_rng(name_seed(seed, f"{base}:{name}")))
     return jpeg(dark) if family.endswith("+jpeg") else dark

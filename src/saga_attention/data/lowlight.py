@@ -1,17 +1,14 @@
 """Low-light / normal-light image pairs: the paired folder layouts people have, synthetic pairs made from any
 folder of ordinary photographs, and a built-in set from scikit-image's photographs.
 
-Pairs are (low (3, H, W) uint8, normal (3, H, W) uint8, problem) samples. Synthetic darkening works in linear
-light: sRGB -> linear, exposure x [0.03, 0.3] and a gamma in [1.0, 1.4], a colour cast, Poisson-Gaussian
-sensor noise, back to sRGB, then JPEG with probability 0.3. The ranges are `Degradation`'s defaults. A
-validation pair's degradation is fixed by (seed, file name), a training pair's is drawn anew each time.
+Pairs are (low (3, H, W) uint8, normal (3, H, W) uint8, problem) samples. Synthetic pairs are darkened by
+`darkening.Degradation` (a mixture of the ways photos end up dark, rounded to 8 bits). A validation pair's
+darkening is fixed by (seed, file name), a training pair's is drawn anew each time.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -22,61 +19,23 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .darkening import Degradation, name_seed
 from .folder import load_rgb
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 # scikit-image's colour photographs, and its grayscale ones (used as gray RGB): more scenes and textures.
-COLOUR_PHOTOS = ("astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle")
+COLOUR_PHOTOS = ("hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle")
 GRAY_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel", "clock", "page", "text")
 TRAINABLE_PHOTOS = COLOUR_PHOTOS + GRAY_PHOTOS
 # data=lowlight's training photographs (the `photos` setting): all but hubble_deep_field, a black sky whose
 # darkened crops teach that dark input stays dark.
 BUILTIN_TRAIN = tuple(name for name in TRAINABLE_PHOTOS if name != "hubble_deep_field")
 BUILTIN_VAL = ("grace_hopper",)                  # validation: picks the best checkpoint, never trained on
-BUILTIN_HELD_OUT = ("chelsea", "rocket")         # the held-out table: neither trained on nor used to pick
+# the held-out gallery: no run trains on these or picks a checkpoint by them
+BUILTIN_HELD_OUT = ("chelsea", "rocket", "astronaut", "coffee")
 SAMPLE_PHOTOS = {"grace_hopper": "grace_hopper.jpg"}     # photographs matplotlib ships (sample_data)
 VAL_SHARE = 0.15                # of a plain photo folder, by file-name hash
 PairSample = tuple["Tensor | None", "Tensor | None", str]
-
-
-@dataclass(frozen=True)
-class Degradation:
-    """The ranges of the synthetic darkening (each drawn uniformly per image)."""
-
-    exposure: tuple[float, float] = (0.03, 0.3)      # scale of linear light
-    gamma: tuple[float, float] = (1.0, 1.4)          # linear ** gamma after the exposure: darker shadows
-    cast: tuple[float, float] = (0.85, 1.15)         # per-channel gain
-    photons: tuple[float, float] = (300.0, 3000.0)   # photons at full scale: Poisson shot noise
-    read_noise: tuple[float, float] = (0.001, 0.01)  # Gaussian read noise, linear units
-    jpeg_prob: float = 0.3
-    jpeg_quality: tuple[int, int] = (60, 95)
-
-    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(H, W, 3) uint8 normal-light -> (H, W, 3) uint8 low-light."""
-        linear = srgb_to_linear(image.astype(np.float64) / 255)
-        dark = (linear * rng.uniform(*self.exposure)) ** rng.uniform(*self.gamma)
-        dark = np.clip(dark * rng.uniform(*self.cast, size=3), 0, 1)
-        photons = rng.uniform(*self.photons)
-        noisy = rng.poisson(dark * photons) / photons + rng.normal(0, rng.uniform(*self.read_noise), dark.shape)
-        low = np.round(linear_to_srgb(np.clip(noisy, 0, 1)) * 255).astype(np.uint8)
-        if rng.uniform() < self.jpeg_prob:
-            buffer = io.BytesIO()
-            Image.fromarray(low).save(buffer, "JPEG", quality=int(rng.integers(*self.jpeg_quality, endpoint=True)))
-            low = np.asarray(Image.open(buffer).convert("RGB"))
-        return low
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-
-
-def name_seed(seed: int, name: str) -> int:
-    """A seed fixed by (seed, file name), the same on every machine."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
 
 
 def is_validation(name: str) -> bool:

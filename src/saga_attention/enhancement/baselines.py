@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.lowlight import linear_to_srgb, srgb_to_linear
+from ..data.darkening import linear_to_srgb, srgb_to_linear
 
 GRAY = np.array([0.2126, 0.7152, 0.0722])      # linear-light luminance weights (Rec. 709)
 MID_GRAY = 0.18                                 # the mean linear luminance a metered exposure aims at

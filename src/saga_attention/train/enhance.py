@@ -3,10 +3,11 @@ photos, or the built-in pairs from scikit-image's photographs; L1 loss (plus an 
 checkpoint by PSNR on whole validation images, PSNR / SSIM and their GT-mean variants as the LLIE papers
 report them (metrics.py).
 
-data=lowlight trains on random crops of fourteen built-in photographs (`photos`, shrunk to at most 512 pixels a
+data=lowlight trains on random crops of twelve built-in photographs (`photos`, shrunk to at most 512 pixels a
 side) and validates (picks the best checkpoint) on a photograph it never trains on (grace_hopper, shipped with
-matplotlib), darkened in HELD_OUT_DRAWS fixed ways; data=lowlight-heldout evaluates on two more photographs
-that no run trains on or picks checkpoints by (chelsea, rocket), each darkened in HELD_OUT_DRAWS fixed ways.
+matplotlib), darkened in HELD_OUT_DRAWS fixed ways; data=lowlight-heldout evaluates on the held-out gallery
+(chelsea, rocket, astronaut, coffee), which no run trains on or picks checkpoints by, darkened the same way.
+Synthetic pairs are darkened by data.darkening.Degradation, whose ranges and probabilities are settings.
 """
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from torch.utils.data import Dataset
 
 from .. import metrics
 from ..data import ReplaceUnreadable
+from ..data.darkening import PLAIN, Degradation
 from ..data.lowlight import (
     BUILTIN_HELD_OUT,
     BUILTIN_TRAIN,
     BUILTIN_VAL,
     TRAINABLE_PHOTOS,
-    Degradation,
     PairedFolder,
     PairTransform,
     Repeat,
@@ -41,7 +42,9 @@ from .task import Datasets, Task, register_task
 BUILTIN, HELD_OUT = "lowlight", "lowlight-heldout"
 BUILTIN_MAX_SIDE = 512          # the built-in photographs are shrunk to this (full-image validation on a CPU)
 HELD_OUT_DRAWS = 4              # fixed darkenings of each held-out photograph
-RANGES = ("exposure", "gamma", "cast", "photons", "read_noise", "jpeg_quality")
+RANGES = ("exposure", "gamma", "srgb_scale", "tone_gamma", "cast", "photons", "read_noise", "jpeg_quality")
+CHANCES = ("cast_prob", "noise_prob", "jpeg_prob")
+UNIT = ("exposure", "srgb_scale")             # scales of light: at most 1
 _DEFAULT = Degradation()
 
 
@@ -60,19 +63,25 @@ class EnhanceSettings:
     data_seed: int = setting(0, low=0, doc="fixes the validation pairs' darkening")
     init: str = setting("", doc="start from: empty (random), 'pretrained' (the shipped weights), a .safetensors "
                                 "file or a run folder (its best weights)")
-    exposure: list = setting(list(_DEFAULT.exposure), doc="synthetic darkening: linear-light scale [low, high]")
-    gamma: list = setting(list(_DEFAULT.gamma), doc="power on linear light after the exposure [low, high]")
-    cast: list = setting(list(_DEFAULT.cast), doc="per-channel gain [low, high]")
+    families: list = setting(list(_DEFAULT.families), doc=f"synthetic darkening: the families drawn from, any of "
+                                                          f"{', '.join(PLAIN)}")
+    exposure: list = setting(list(_DEFAULT.exposure), doc="sensor, exposure: linear-light scale [low, high]")
+    gamma: list = setting(list(_DEFAULT.gamma), doc="sensor: power on linear light after the exposure [low, high]")
+    srgb_scale: list = setting(list(_DEFAULT.srgb_scale), doc="srgb-scale: factor on sRGB values [low, high]")
+    tone_gamma: list = setting(list(_DEFAULT.tone_gamma), doc="gamma: power on sRGB values [low, high]")
+    cast: list = setting(list(_DEFAULT.cast), doc="colour cast: per-channel gain [low, high]")
+    cast_prob: float = setting(_DEFAULT.cast_prob, low=0, high=1, doc="chance of a colour cast")
     photons: list = setting(list(_DEFAULT.photons), doc="photons at full scale (shot noise) [low, high]")
     read_noise: list = setting(list(_DEFAULT.read_noise), doc="Gaussian read noise, linear units [low, high]")
-    jpeg_prob: float = setting(_DEFAULT.jpeg_prob, low=0, high=1)
+    noise_prob: float = setting(_DEFAULT.noise_prob, low=0, high=1, doc="chance of noise (always for sensor)")
+    jpeg_prob: float = setting(_DEFAULT.jpeg_prob, low=0, high=1, doc="chance of JPEG")
     jpeg_quality: list = setting(list(_DEFAULT.jpeg_quality), doc="[low, high], 1 to 100")
 
     def degradation(self) -> Degradation:
-        return Degradation(**{k: tuple(getattr(self, k)) for k in RANGES}, jpeg_prob=self.jpeg_prob)
+        return Degradation(families=tuple(self.families), **{k: tuple(getattr(self, k)) for k in RANGES},
+                           **{k: getattr(self, k) for k in CHANCES})
 
 
-# Sized for a 2-core CPU (the shipped weights): saga_llie_tiny, 2000 steps of 4 crops of 128 x 128, about 30 minutes.
 def init_weights(source: str) -> Path:
     """The weights file of `init=`: a .safetensors file, or a run folder's best.safetensors."""
     path = Path(source)
@@ -95,10 +104,12 @@ class Enhance(Task):
     @classmethod
     def check(cls, config) -> list[str]:
         s = config.task
-        problems = [p for p in [*(check_interval(key, getattr(s, key)) for key in RANGES),
+        problems = [p for p in [*(check_interval(key, getattr(s, key), 1 if key in UNIT else None) for key in RANGES),
                                 check_interval("scale", s.scale, at_most=1)] if p]
         if s.jpeg_quality and len(s.jpeg_quality) == 2 and s.jpeg_quality[1] > 100:
             problems.append(f"jpeg_quality is at most 100; got {short(s.jpeg_quality)}")
+        if not s.families or set(s.families) - set(PLAIN):
+            problems.append(f"families takes one or more of {', '.join(PLAIN)}; got {short(s.families)}")
         unknown = [name for name in s.photos if name not in TRAINABLE_PHOTOS]
         if unknown or not s.photos:
             problems.append(f"photos takes one or more of {', '.join(TRAINABLE_PHOTOS)} (never the validation or "
