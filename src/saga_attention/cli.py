@@ -223,6 +223,37 @@ def cmd_rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    """'224' or '256x320' -> (height, width)."""
+    parts = text.lower().split("x")
+    try:
+        sides = tuple(int(p) for p in parts)
+    except ValueError:
+        sides = ()
+    if len(sides) not in (1, 2) or min(sides) < 1:
+        raise argparse.ArgumentTypeError(f"expected a size like 224 or 256x320 (height x width); got {text!r}")
+    return (sides[0], sides[-1])
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.model and args.model_option and args.model != args.model_option:
+        raise ValueError(f"two models given ({args.model} and --model {args.model_option}); give one")
+    model = args.model or args.model_option
+    if not model:
+        raise ValueError("give the model to export: saga export MODEL --onnx OUT.onnx (a name, .safetensors file "
+                         "or run folder)")
+    if Path(args.onnx).exists() and not args.overwrite:
+        raise ValueError(f"{args.onnx} exists; give another file or --overwrite")
+    from .export import export_onnx
+
+    info = export_onnx(model, args.onnx, args.size, check=not args.no_check)
+    error = info["max_relative_error"]
+    print(f"wrote {info['file']} ({info['bytes'] / 2**20:.1f} MiB): {info['model']} with {info['weights']}, "
+          f"dynamic batch, height and width ({info['sides']}); "
+          + ("not checked" if error is None else f"onnxruntime agrees with PyTorch to {error:.1e} (relative)"))
+    return 0
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from .data.cache import cache_dir, cache_files, clear_cache
     from .runs import human_bytes
@@ -394,6 +425,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--out", help="output folder, new or empty (default runs/rank-<time>)")
     p.set_defaults(func=cmd_rank)
+
+    p = sub.add_parser("export", help="write a model as ONNX (dynamic batch, height and width), checked with "
+                                      "onnxruntime", epilog=_examples("saga export saga_llie_tiny --onnx "
+                                                                      "/tmp/saga_llie_tiny.onnx --overwrite"))
+    p.add_argument("model", nargs="?", help="a model name (its shipped weights, else fresh ones), a .safetensors "
+                                            "file or a run folder of saga train")
+    p.add_argument("--model", dest="model_option", help="the same as MODEL")
+    p.add_argument("--onnx", required=True, help="the file to write (.onnx); written only once checked")
+    p.add_argument("--size", type=_size, help="the example input traced, HxW (default: the model's size; 100x150 "
+                                              "for low-light nets); every size the net takes still works")
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime check")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("cache", help="where the generated data sets are kept ($SAGA_CACHE) and how large it is")
     p.add_argument("--clear", action="store_true", help="delete the cache (it is made again when needed)")

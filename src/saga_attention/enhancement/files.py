@@ -144,7 +144,10 @@ def enhance_files(jobs: list[Job], enhancer: Enhancer, root: Path, max_pixels: i
             write_photo(photo, enhanced, job.target)
             _record(root, job.target)
             if job.compare:
-                side_by_side(photo.rgb, enhanced).save(job.compare, quality=90)
+                after = f"after: {enhancer.model.model_name}" + (
+                    f", strength {enhancer.strength:g}" if enhancer.strength != 1 else "")
+                side_by_side(photo.rgb, enhanced, labels=(f"before: {job.source.name}", after)).save(
+                    job.compare, quality=90)
                 _record(root, job.compare)
             counts["written"] += 1
         except (ValueError, OSError) as err:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 DEFAULT_MAX_PIXELS = 200_000_000       # 200 MP: any camera's photo; a decompression bomb is far above
 ORIENTATION = 0x0112
@@ -208,10 +208,19 @@ def write_png16(path: str | Path, pixels: np.ndarray, icc: bytes | None = None, 
     Path(path).write_bytes(b"".join(parts))
 
 
-def side_by_side(before: np.ndarray, after: np.ndarray, max_side: int = 2048) -> Image.Image:
-    """Before | after, 8-bit RGB, shrunk so that the pair is at most `max_side` wide."""
+def side_by_side(before: np.ndarray, after: np.ndarray, max_side: int = 2048,
+                 labels: tuple[str, str] = ("before", "after")) -> Image.Image:
+    """Before | after, 8-bit RGB, shrunk so that the pair is at most `max_side` wide, under a strip that names
+    each half."""
     pair = np.concatenate([before, after], axis=1)
     image = Image.fromarray(_quantize(pair, 8))
     if max(image.size) > max_side:
         image = ImageOps.contain(image, (max_side, max_side), Image.Resampling.LANCZOS)
-    return image
+    strip = max(16, image.height // 16)
+    labelled = Image.new("RGB", (image.width, image.height + strip), "black")
+    labelled.paste(image, (0, strip))
+    draw = ImageDraw.Draw(labelled)
+    font = ImageFont.load_default(size=int(strip * 0.7))
+    for half, label in enumerate(labels):
+        draw.text((half * image.width // 2 + strip // 3, strip // 2), label, fill="white", font=font, anchor="lm")
+    return labelled

@@ -5,7 +5,7 @@ gated-conv feed-forward, each after a LayerNorm over channels), strided-conv dow
 skip connections, and a residual output `out = x + f(x)`. The mixer is SAGA by default; `mixer` picks
 another for comparisons: "channel" (MDTA / IG-MSA, attention over channels, linear in pixels), "window"
 (8x8 window softmax), "global" (softmax over all pixels, SDPA), "linear", "focused". Inputs of any size
-are reflect-padded (replicate-padded where they are too small to reflect) to the net's multiple and
+are replicate-padded to the net's multiple and
 cropped back. The feed-forward width of each variant is set so that every variant has SAGA's parameter
 count within 5%.
 """
@@ -234,7 +234,7 @@ class LowLightNet(nn.Module):
             if self.mixer not in BANDED_MIXERS:
                 raise ValueError(f"only nets with a {' or '.join(BANDED_MIXERS)} mixer run in bands; this one has "
                                  f"{self.mixer!r}")
-            return forward_in_bands(self, padded, band, progress)[..., :h, :w]
+            return crop(forward_in_bands(self, padded, band, progress), h, w)
         features, skips = self.stem(padded), []
         for encoder, down in zip(self.encoders, self.downs):
             features = encoder(features)
@@ -244,7 +244,7 @@ class LowLightNet(nn.Module):
         for i in (1, 0):
             features = self.fuse[i](torch.cat([self.ups[i](features), skips[i]], dim=1))
             features = self.decoders[i](features)
-        return (padded + self.head(features))[..., :h, :w]
+        return crop(padded + self.head(features), h, w)
 
 
 def whole_bands(rows: int) -> int:
@@ -252,15 +252,23 @@ def whole_bands(rows: int) -> int:
     return -(-rows // 8) * 8
 
 
+def crop(x: Tensor, h: int, w: int) -> Tensor:
+    """The top-left (B, C, h, w) of x, a new tensor: a gather, which exporters keep symbolic (a slice of the
+    channels-last map ties the export to the padding of the example's size)."""
+    rows, cols = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
 def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
-    """Pad the bottom and right of (B, C, H, W) to multiples of `multiple`: reflected, or replicated where the
-    image is too small to reflect (a side of 1 pixel, say). The result is laid out channels-last, which the
-    convs keep: the per-pixel LayerNorms and the token mixers then read each pixel's channels in place (no
-    permuted copies; 1.5x faster for saga_llie_tiny and 1.2x for retinexformer on a 2-core CPU at 540x960)."""
+    """Pad the bottom and right of (B, C, H, W) to multiples of `multiple` by replicating the last row and column:
+    a gather of clamped indices, so any size (1x1 included) takes the same ops and exporters keep the padding
+    symbolic. The result is laid out channels-last, which the convs keep: the per-pixel LayerNorms and the token
+    mixers then read each pixel's channels in place (no permuted copies; 1.5x faster for saga_llie_tiny and 1.2x
+    for retinexformer on a 2-core CPU at 540x960)."""
     h, w = x.shape[-2:]
-    pad = (0, -w % multiple, 0, -h % multiple)
-    if any(pad):
-        x = F.pad(x, pad, mode="reflect" if pad[1] < w and pad[3] < h else "replicate")
+    rows = torch.arange(h + (-h % multiple), device=x.device).clamp(max=h - 1)
+    cols = torch.arange(w + (-w % multiple), device=x.device).clamp(max=w - 1)
+    x = x.index_select(-2, rows).index_select(-1, cols)
     return x.contiguous(memory_format=torch.channels_last)
 
 

@@ -44,7 +44,11 @@ class PVTStage(nn.Module):
 
     def position_embedding(self, hw: tuple[int, int]) -> Tensor:
         """(1, h*w, C): the learned embedding, bilinearly resized when the map is not the trained grid. Without
-        autograd (and outside torch.compile) the last resize is kept until the size or the embedding changes."""
+        autograd (and outside torch.compile) the last resize is kept until the size or the embedding changes.
+        Symbolic sides (export, tracing) always take the resize, which is exact at the trained grid: no guard on
+        the size."""
+        if not all(isinstance(side, int) for side in hw):
+            return self._resize(hw)
         if hw == self.grid:
             return self.pos_embed
         if torch.is_grad_enabled() or torch.compiler.is_compiling():

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.base import depthwise_conv, to_tokens
-from .llie import ChannelNorm, pad_to_multiple
+from .llie import ChannelNorm, crop, pad_to_multiple
 from .registry import ModelConfig, register_model
 
 
@@ -127,7 +127,7 @@ class Retinexformer(nn.Module):
         x = self.bottleneck(x, light)
         for i in (1, 0):
             x = self.decoders[i](self.fuse[i](torch.cat([self.ups[i](x), skips[i]], dim=1)), lights[i])
-        return (self.out(x) + lit)[..., :h, :w]
+        return crop(self.out(x) + lit, h, w)
 
 
 default_cfgs = {"retinexformer": ModelConfig(task="enhance", in_chans=3, out_chans=3, img_size=128, stride=1,

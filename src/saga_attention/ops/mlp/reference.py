@@ -11,7 +11,7 @@ CHUNK_ELEMENTS = 1 << 24  # without autograd, hidden activations are made this m
 def norm_mlp_reference(x: Tensor, norm_weight: Tensor, norm_bias: Tensor, eps: float, fc1_weight: Tensor,
                        fc1_bias: Tensor, fc2_weight: Tensor, fc2_bias: Tensor) -> Tensor:
     """fc2(gelu(fc1(layer_norm(x)))): x (..., C) -> (..., C); fc1_weight (Hid, C), fc2_weight (C, Hid)."""
-    hidden = F.gelu(F.linear(F.layer_norm(x, x.shape[-1:], norm_weight, norm_bias, eps), fc1_weight, fc1_bias))
+    hidden = F.gelu(F.linear(F.layer_norm(x, (int(x.shape[-1]),), norm_weight, norm_bias, eps), fc1_weight, fc1_bias))
     return F.linear(hidden, fc2_weight, fc2_bias)
 
 

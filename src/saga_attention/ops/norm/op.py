@@ -41,7 +41,7 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
     rows = x.numel() // max(x.shape[-1], 1)
     wanted = x.is_cuda and not torch.compiler.is_compiling() and (not training or rows >= TRAIN_MIN_ROWS)
     if not resolve_backend(backend, _triton_unsupported_reason(x, weight, bias), wanted):
-        return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
+        return F.layer_norm(x, (int(x.shape[-1]),), weight, bias, eps)
     from .kernels import layer_norm_triton
 
     return layer_norm_triton(x, weight.to(x.dtype), bias.to(x.dtype), float(eps))
