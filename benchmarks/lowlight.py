@@ -189,9 +189,9 @@ MODELS = ["saga_llie_tiny", "llie_channel_tiny", "llie_window_tiny", "llie_globa
 def command(model: str, seed: int, run: Path, args: argparse.Namespace, extra: list[str]) -> list[str]:
     per_epoch = args.steps // args.epochs * args.batch
     return [sys.executable, "-m", "saga_attention.cli", "train", "--config", args.recipe, f"model={model}",
-            f"data={args.data}",
-            f"seed={seed}", f"epochs={args.epochs}", f"samples_per_epoch={per_epoch}", f"batch_size={args.batch}",
-            f"crop={args.crop}", f"device={args.device}", "workers=1", f"out={run}", "resumable=false", *extra]
+            f"data={args.data}", f"seed={seed}", f"epochs={args.epochs}", f"samples_per_epoch={per_epoch}",
+            f"batch_size={args.batch}", f"crop={args.crop}", f"device={args.device}", f"workers={args.workers}",
+            f"out={run}", "resumable=false", *extra]
 
 
 def equal_budget(args: argparse.Namespace) -> None:
@@ -234,7 +234,7 @@ def equal_budget(args: argparse.Namespace) -> None:
                 row.update(heldout_psnr=metrics["psnr"], heldout_ssim=metrics["ssim"])
             results.append(row)
             print(json.dumps(row), flush=True)
-    setup = {k: getattr(args, k) for k in ("steps", "epochs", "batch", "crop", "device", "seeds")}
+    setup = {k: getattr(args, k) for k in ("recipe", "data", "steps", "epochs", "batch", "crop", "device", "seeds")}
     (out / "results.json").write_text(json.dumps({"setup": setup, "wall_s": round(time.time() - start),
                                                   "runs": results}, indent=2) + "\n")
     (out / "table.md").write_text(table(results, setup))
@@ -249,8 +249,9 @@ def _mean_sd(values: list[float], digits: int = 2) -> str:
 
 def table(results: list[dict], setup: dict) -> str:
     lines = [f"Equal budget: {setup['steps']} steps of {setup['batch']} crops of {setup['crop']}x{setup['crop']} on "
-             f"the built-in pairs, seeds {setup['seeds']} ({setup['device']}). PSNR in dB, mean ± sd over seeds.", "",
-             "| model | variant | seeds | val PSNR (built-in, best epoch) | held-out PSNR | held-out SSIM |",
+             f"{setup['data']} (recipe {setup['recipe']}), seeds {setup['seeds']} ({setup['device']}). PSNR in dB, "
+             "mean ± sd over seeds; held-out: the built-in held-out photographs, darkened by the training mixture.", "",
+             "| model | variant | seeds | val PSNR (best epoch) | held-out PSNR | held-out SSIM |",
              "|---|---|---|---|---|---|"]
     for model, variant in dict.fromkeys((r["model"], r.get("variant", "-")) for r in results):
         rows = [r for r in results if (r["model"], r.get("variant", "-")) == (model, variant) and r["rc"] == 0]
@@ -314,11 +315,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="equal-budget")
     parser.add_argument("--crop", type=int, default=128, help="equal-budget")
     parser.add_argument("--parallel", type=int, default=1, help="equal-budget: runs at a time")
+    parser.add_argument("--workers", type=int, default=1, help="equal-budget: DataLoader workers per run")
     parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "SETTING"),
                         help="equal-budget: train every model also with these settings added (plain runs: '-')")
     args = parser.parse_args()
-    if min(args.steps, args.epochs, args.batch, args.crop, args.parallel, args.max_side) < 1:
-        parser.error("--steps, --epochs, --batch, --crop, --parallel and --max-side must be >= 1")
+    if min(args.steps, args.epochs, args.batch, args.crop, args.parallel, args.max_side) < 1 or args.workers < 0:
+        parser.error("--steps, --epochs, --batch, --crop, --parallel and --max-side must be >= 1, --workers >= 0")
     {"heldout": heldout, "seams": seams, "photo": photo, "equal-budget": equal_budget}[args.what](args)
 
 

@@ -17,7 +17,7 @@ def test_ranks_of_known_matrices():
     assert numerical.item() == 8 and effective.item() == pytest.approx(8)
 
 
-@pytest.mark.parametrize("kind", ["linear", "focused", "saga"])
+@pytest.mark.parametrize("kind", ["linear", "focused", "agent", "mala", "saga"])
 def test_terms_rebuild_the_layer_attention(kind):
     """Q S / (Q . z) from the analysed terms equals the layer's own attention (its DWC branch aside)."""
     layer = build_attention(kind, dim=32, num_heads=2, sr_ratio=1).eval()

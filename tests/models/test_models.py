@@ -20,7 +20,7 @@ ALL_MODELS = sa.list_models(task="classify")       # the PVT family; the enhance
 
 
 def test_registry_names():
-    for kind in ("pvt", "global_pvt", "saga_pvt", "linear_pvt", "focused_pvt"):
+    for kind in ("pvt", "global_pvt", "saga_pvt", "linear_pvt", "focused_pvt", "agent_pvt", "mala_pvt"):
         for size in ("tiny", "small", "medium", "large"):
             assert f"{kind}_{size}" in ALL_MODELS
     assert sa.list_models("saga_pvt_*") == [n for n in ALL_MODELS if n.startswith("saga_")]

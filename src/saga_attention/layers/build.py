@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .agent_attention import AgentAttention
 from .base import AttentionBase
 from .linear_attention import FocusedLinearAttention, LinearAttention
+from .mala_attention import MALAAttention
 from .saga_attention import SAGAAttention
 from .softmax_attention import SoftmaxAttention
 
@@ -12,6 +14,8 @@ ATTENTION_KINDS: dict[str, type[AttentionBase]] = {
     "softmax": SoftmaxAttention,
     "linear": LinearAttention,
     "focused": FocusedLinearAttention,
+    "agent": AgentAttention,
+    "mala": MALAAttention,
     "saga": SAGAAttention,
 }
 

@@ -84,6 +84,7 @@ class PyramidVisionTransformer(nn.Module):
     strides 4, 8, 16, 32), drops the head and gives `feature_info` as a FeatureInfo.
     fused=False runs every LayerNorm as aten's and each MLP as nn.Linear, GELU, nn.Linear: PVT as its users run
     it (with impl=sdpa, the stock baseline of the benchmarks); the weights are the same either way.
+    stage_attn_kwargs: per stage, attention options under attn_kwargs (which win), e.g. Agent-PVT's agent counts.
     """
 
     def __init__(self, depths: Sequence[int] = (2, 2, 2, 2), embed_dims: Sequence[int] = (64, 128, 320, 512),
@@ -92,7 +93,8 @@ class PyramidVisionTransformer(nn.Module):
                  attn_kwargs: dict[str, Any] | None = None, in_chans: int = 3, num_classes: int = 1000,
                  img_size: int = 224, drop_rate: float = 0.0, drop_path_rate: float = 0.1,
                  qkv_bias: bool = True, global_pool: str = "avg", features_only: bool = False,
-                 out_indices: Sequence[int] = (0, 1, 2, 3), mlp_backend: str = "auto", fused: bool = True) -> None:
+                 out_indices: Sequence[int] = (0, 1, 2, 3), mlp_backend: str = "auto", fused: bool = True,
+                 stage_attn_kwargs: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__()
         if img_size <= 0 or img_size % STRIDE:
             raise ValueError(f"img_size must be a positive multiple of {STRIDE}; got {img_size}")
@@ -116,7 +118,8 @@ class PyramidVisionTransformer(nn.Module):
             reduction *= patch
             grid = (img_size // reduction, img_size // reduction)
             self.stages.append(PVTStage(chans, embed_dims[i], patch, grid, depth, num_heads[i], mlp_ratios[i],
-                                        sr_ratios[i], attn_kind, drop_rate, rates[start:start + depth], attn_kwargs,
+                                        sr_ratios[i], attn_kind, drop_rate, rates[start:start + depth],
+                                        {**(stage_attn_kwargs[i] if stage_attn_kwargs else {}), **attn_kwargs},
                                         mlp_backend))
             self.feature_info.append({"num_chs": embed_dims[i], "reduction": reduction, "module": f"stages.{i}",
                                       "stage": i})
@@ -280,10 +283,14 @@ KINDS = {
     "global_pvt": {"attn_kind": "softmax", "sr_ratios": (1, 1, 1, 1)},    # softmax over every token: the reference
     "linear_pvt": {"attn_kind": "linear", "sr_ratios": (1, 1, 1, 1)},
     "focused_pvt": {"attn_kind": "focused", "sr_ratios": (1, 1, 1, 1)},
+    "agent_pvt": {"attn_kind": "agent", "sr_ratios": (1, 1, 1, 1),
+                  "stage_attn_kwargs": ({"agent_num": 9}, {"agent_num": 16}, {"agent_num": 49}, {"agent_num": 49})},
+    "mala_pvt": {"attn_kind": "mala", "sr_ratios": (1, 1, 1, 1)},
     "saga_pvt": {"attn_kind": "saga", "sr_ratios": (1, 1, 1, 1)},
 }
 # Keywords of PyramidVisionTransformer that are no spec options: the task sets the head, the kind is the model's.
-ARGUMENTS = frozenset({"num_classes", "features_only", "out_indices", "attn_kwargs", "global_pool"})
+ARGUMENTS = frozenset({"num_classes", "features_only", "out_indices", "attn_kwargs", "global_pool",
+                       "stage_attn_kwargs"})
 LAYER_ARGUMENTS = ("self", "dim", "num_heads", "sr_ratio", "qkv_bias")
 
 
@@ -409,6 +416,54 @@ def focused_pvt_medium(**kwargs: Any) -> PyramidVisionTransformer:
 def focused_pvt_large(**kwargs: Any) -> PyramidVisionTransformer:
     """PVT with FLatten's focused linear attention, large."""
     return _create("focused_pvt", "large", **kwargs)
+
+
+@register_model
+def agent_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with Agent attention (agents 9, 16, 49, 49 over the stages), tiny."""
+    return _create("agent_pvt", "tiny", **kwargs)
+
+
+@register_model
+def agent_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with Agent attention (agents 9, 16, 49, 49 over the stages), small."""
+    return _create("agent_pvt", "small", **kwargs)
+
+
+@register_model
+def agent_pvt_medium(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with Agent attention (agents 9, 16, 49, 49 over the stages), medium."""
+    return _create("agent_pvt", "medium", **kwargs)
+
+
+@register_model
+def agent_pvt_large(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with Agent attention (agents 9, 16, 49, 49 over the stages), large."""
+    return _create("agent_pvt", "large", **kwargs)
+
+
+@register_model
+def mala_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with MALA, magnitude-aware linear attention, tiny."""
+    return _create("mala_pvt", "tiny", **kwargs)
+
+
+@register_model
+def mala_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with MALA, magnitude-aware linear attention, small."""
+    return _create("mala_pvt", "small", **kwargs)
+
+
+@register_model
+def mala_pvt_medium(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with MALA, magnitude-aware linear attention, medium."""
+    return _create("mala_pvt", "medium", **kwargs)
+
+
+@register_model
+def mala_pvt_large(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT with MALA, magnitude-aware linear attention, large."""
+    return _create("mala_pvt", "large", **kwargs)
 
 
 @register_model
