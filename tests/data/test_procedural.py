@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from saga_attention.data import TASKS, generate, num_classes
-from saga_attention.data.procedural import MATCH_PALETTE, pathfinder_scene
+from saga_attention.data.procedural import MATCH_PALETTE, StreamedTask, pathfinder_scene
 
 
 @pytest.mark.parametrize("task", list(TASKS))
@@ -80,7 +80,7 @@ def test_bad_arguments_are_clear_errors():
         generate("maze", "train", 64, 1)
     with pytest.raises(ValueError, match="sizes 64..224 divisible by 32; got 48"):
         generate("match", "train", 48, 1)
-    with pytest.raises(ValueError, match="split must be one of train, val; got 'test'"):
+    with pytest.raises(ValueError, match="split must be one of train, val, stream; got 'test'"):
         generate("match", "test", 64, 1)
 
 
@@ -88,3 +88,32 @@ def test_worker_processes_give_the_same_split():
     one = generate("match", "train", 64, 1000, processes=1)
     two = generate("match", "train", 64, 1000, processes=2)
     assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+
+
+def test_symmetry_label_says_whether_the_halves_mirror():
+    images, labels = generate("symmetry", "train", 224, 40)
+    for image, label in zip(images, labels):
+        mirrored = torch.equal(image, image.flip(-1))
+        assert mirrored == bool(label)
+        if not label:                                    # two cells of 14 x 14 pixels differ from their mirror
+            differs = (image != image.flip(-1)).any(0)
+            assert differs.sum() == 2 * 2 * 14 * 14
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_two_epochs_of_a_stream_never_see_the_same_image(task):
+    stream = StreamedTask(task, 64, 24, seed=5)
+    seen = []
+    for epoch in (0, 1):
+        stream.set_epoch(epoch)
+        seen += [stream[i][0].numpy().tobytes() for i in range(len(stream))]
+    assert len(set(seen)) == len(seen) == 48
+    fixed = generate(task, "train", 64, 24, seed=5)[0]        # the stream shares nothing with the fixed splits
+    assert not {image.numpy().tobytes() for image in fixed} & set(seen)
+    stream.set_epoch(1)                                      # and is reproducible from (seed, epoch, index)
+    assert stream[3][0].numpy().tobytes() == seen[24 + 3]
+
+
+def test_a_stream_refuses_an_unknown_task():
+    with pytest.raises(ValueError, match="unknown built-in task 'mnist'"):
+        StreamedTask("mnist", 64, 10)

@@ -3,9 +3,11 @@ import pytest
 import torch
 from folders import make_folder
 
+from saga_attention.data.procedural import StreamedTask
 from saga_attention.train import get_task, load_config
 from saga_attention.train.classify import builtin_split
 from saga_attention.train.distributed import Process
+from saga_attention.train.engine import train
 
 SMALL = ["img_size=64", "train_size=48", "val_size=16", "batch_size=16", "workers=0", "device=cpu"]
 
@@ -49,3 +51,20 @@ def test_a_holdout_that_leaves_nothing_to_train_on_is_a_clear_error(tmp_path):
     (tmp_path / "data" / "val").mkdir()
     with pytest.raises(ValueError, match="holdout=4 leaves no training images: the training set has 4"):
         _task([*SMALL, "holdout=4", f"data={tmp_path / 'data'}"]).datasets()
+
+
+def test_a_streamed_run_trains_on_fresh_images_each_epoch(tmp_path, monkeypatch):
+    """stream=true: the engine moves the stream on every epoch; holdout reads the fixed training split."""
+    settings = [*SMALL, "data=symmetry", "stream=true", "holdout=8", "train_size=32", "epochs=2", "model=saga_pvt_tiny"]
+    data = _task(settings).datasets()
+    assert len(data.train) == 32 and len(data.val) == 8 and "streamed" in data.source
+    assert torch.equal(data.val[0][0], builtin_split("symmetry", "train", 64, 8, 0)[0][0])
+    seen, original = [], StreamedTask.__getitem__
+
+    def spy(self, index):
+        seen.append(self.stream_index(index))
+        return original(self, index)
+
+    monkeypatch.setattr(StreamedTask, "__getitem__", spy)
+    train(load_config(None, settings), tmp_path / "run")
+    assert sorted(seen) == list(range(64))                  # 2 epochs x 32 images, none twice

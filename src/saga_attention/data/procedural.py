@@ -15,6 +15,13 @@ match (4 classes), a retrieval task: a white query glyph in the top-left corner,
   the query's shape; the label is its colour. Every image holds every colour and five glyphs, so a
   model that averages its features and reads them out linearly cannot tell the classes apart: it
   must find the candidate that matches the query, then read its colour.
+symmetry (2 classes), a task of whole-image interactions: a 16 x 16 grid of coloured cells whose right half
+  mirrors its left half (label 1), or mirrors it with two cells of the right half recoloured (label 0). Each
+  cell must be compared with its mirror image across the whole width; colour counts and any pooled statistic
+  are alike in both classes.
+
+A stream (StreamedTask) draws fresh training images for every epoch from (seed, epoch, index): no image is seen
+twice, and a run is still reproducible from its seed.
 """
 from __future__ import annotations
 
@@ -26,9 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.data import Dataset
 
 MIN_SIZE, MAX_SIZE = 64, 224
-SPLITS = {"train": 0, "val": 1}
+SPLITS = {"train": 0, "val": 1, "stream": 2}     # a stream's images never repeat a fixed split's
 GENERATOR_VERSION = 2          # part of the cache's file names: a changed generator never reads old files
 
 PATHFINDER_CURVES = 2          # the curve both dots may end, and a distractor
@@ -144,7 +152,29 @@ def _match(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
     return image, int(colours[target])
 
 
-TASKS = {"pathfinder": (_pathfinder, 2), "match": (_match, MATCH_CANDIDATES)}
+SYMMETRY_GRID = 16             # cells per side
+SYMMETRY_CHANGED = 2           # cells of the right half recoloured in an asymmetric image
+
+
+def _symmetry(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
+    half = SYMMETRY_GRID // 2
+    colours = np.concatenate([np.zeros((1, 3), np.uint8), MATCH_PALETTE])    # black and the four colours
+    left = rng.integers(len(colours), size=(SYMMETRY_GRID, half))
+    cells = np.concatenate([left, left[:, ::-1]], axis=1)
+    label = int(rng.integers(2))
+    if not label:
+        for flat in rng.choice(SYMMETRY_GRID * half, SYMMETRY_CHANGED, replace=False):
+            row, col = divmod(int(flat), half)
+            cells[row, half + col] = (cells[row, half + col] + rng.integers(1, len(colours))) % len(colours)
+    cell = size // SYMMETRY_GRID
+    image = np.zeros((3, size, size), np.uint8)
+    pixels = colours[cells].repeat(cell, 0).repeat(cell, 1)                     # (G*cell, G*cell, 3)
+    margin = (size - cell * SYMMETRY_GRID) // 2
+    image[:, margin:margin + pixels.shape[0], margin:margin + pixels.shape[1]] = pixels.transpose(2, 0, 1)
+    return image, label
+
+
+TASKS = {"pathfinder": (_pathfinder, 2), "match": (_match, MATCH_CANDIDATES), "symmetry": (_symmetry, 2)}
 
 
 def _generate_range(task: str, split: str, size: int, seed: int, start: int, stop: int) -> tuple[np.ndarray, list[int]]:
@@ -176,6 +206,29 @@ def generate(task: str, split: str, size: int, count: int, seed: int = 0,
             parts = list(pool.map(_generate_range, *zip(*jobs)))
     images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
     return images, torch.tensor([label for p in parts for label in p[1]], dtype=torch.int64)
+
+
+class StreamedTask(Dataset):
+    """Training images of a built-in task drawn anew every epoch: item i of epoch e is image e * length + i of
+    the task's stream, generated in the loader's workers. set_epoch(e) before each epoch's loader is made."""
+
+    def __init__(self, task: str, size: int, length: int, seed: int = 0) -> None:
+        if task not in TASKS:
+            raise ValueError(f"unknown built-in task {task!r}; choose one of {', '.join(TASKS)}")
+        self.task, self.size, self.length, self.seed, self.epoch = task, size, length, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def stream_index(self, index: int) -> int:
+        return self.epoch * self.length + index
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int, str]:
+        image, label = TASKS[self.task][0](_rng(self.seed, "stream", self.stream_index(index)), self.size)
+        return torch.from_numpy(image), label, ""
 
 
 def num_classes(task: str) -> int:

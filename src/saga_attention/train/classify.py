@@ -24,7 +24,7 @@ from ..data import (
     normalize,
 )
 from ..data.cache import cache_dir
-from ..data.procedural import GENERATOR_VERSION, MAX_SIZE, MIN_SIZE
+from ..data.procedural import GENERATOR_VERSION, MAX_SIZE, MIN_SIZE, StreamedTask
 from ..models import create_model, parse_model_spec, read_checkpoint
 from ..models.checkpoint import write_safetensors
 from ..settings import check_interval, setting, short
@@ -33,9 +33,12 @@ from .task import Datasets, Task, register_task
 
 @dataclass
 class ClassifySettings:
-    data: str = setting("match", doc="a built-in task (pathfinder, match) or a folder with train/ and val/")
+    data: str = setting("match", doc="a built-in task (pathfinder, match, symmetry) or a folder with train/ and "
+                                     "val/")
     img_size: int = setting(224, low=32, doc="a multiple of 32")
-    train_size: int = setting(20000, low=1, doc="images per split of a built-in task")
+    train_size: int = setting(20000, low=1, doc="images per split of a built-in task (per epoch, streamed)")
+    stream: bool = setting(False, doc="built-in tasks: fresh training images every epoch, generated from (data "
+                                      "seed, epoch, index) in the loader's workers; none is seen twice")
     val_size: int = setting(4000, low=1)
     data_seed: int = setting(0, low=0, doc="the built-in task's generator seed (fixes the split)")
     holdout: int = setting(0, low=0, doc="training images set aside as the validation set, to tune settings "
@@ -92,7 +95,7 @@ class Classify(Task):
         if problem := check_interval("crop_scale", s.crop_scale, at_most=1):
             problems.append(problem)
         if s.data in BUILTIN:
-            if s.holdout >= s.train_size:
+            if s.holdout >= s.train_size and not s.stream:
                 problems.append(f"holdout={s.holdout} leaves no training images: train_size is {s.train_size}")
             if not MIN_SIZE <= s.img_size <= MAX_SIZE:
                 problems.append(f"the built-in tasks are {MIN_SIZE} to {MAX_SIZE} pixels; got img_size={s.img_size}")
@@ -115,6 +118,8 @@ class Classify(Task):
     def training_split(self, augment: bool) -> Dataset:
         """The whole training split, with the training transform (augment) or the evaluation one."""
         s, classes = self.settings, self.classes
+        if s.data in BUILTIN and s.stream and augment:
+            return StreamedTask(s.data, s.img_size, s.train_size, s.data_seed)
         if s.data in BUILTIN:
             split = builtin_split(s.data, "train", s.img_size, s.train_size, s.data_seed)
             return TensorImages(*split, classes, hflip=s.hflip if augment else 0.0)
@@ -123,6 +128,8 @@ class Classify(Task):
 
     def eval_dataset(self) -> Dataset:
         s, classes = self.settings, self.classes
+        if s.holdout and s.stream and s.data in BUILTIN:     # the stream never draws the fixed training split
+            return TensorImages(*builtin_split(s.data, "train", s.img_size, s.holdout, s.data_seed), classes)
         if s.holdout:
             split = self.training_split(augment=False)
             return Subset(split, carve(len(split), s.holdout, s.data_seed)[1])
@@ -133,10 +140,10 @@ class Classify(Task):
     def datasets(self) -> Datasets:
         s = self.settings
         train = self.training_split(augment=True)
-        if s.holdout:
+        if s.holdout and not (s.stream and s.data in BUILTIN):
             train = Subset(train, carve(len(train), s.holdout, s.data_seed)[0])
         if s.data in BUILTIN:
-            source = f"built-in task {s.data!r}"
+            source = f"built-in task {s.data!r}" + (", streamed" if s.stream else "")
         else:
             train, source = ReplaceUnreadable(train, repr(f"{s.data}/train")), f"folder {s.data!r}"
         held = f", {s.holdout} training images held out as the validation set" if s.holdout else ""

@@ -307,6 +307,8 @@ def _epoch(run: Run, train_set, val_batches, epoch: int, steps_per_epoch: int, t
     torch.manual_seed(epoch_seed(task.config, epoch, process.rank))
     run.model.train()
     start, losses, seen, problems = time.perf_counter(), 0.0, 0, []
+    if hasattr(train_set, "set_epoch"):          # a stream: this epoch's images
+        train_set.set_epoch(epoch)
     batches = loader(train_set, task.config, process, epoch_seed(task.config, epoch, 0), task.collate)
     bar = progress(batches, enabled=process.main, desc=f"epoch {epoch + 1}/{engine.epochs}", leave=False)
     for i, batch in enumerate(bar):
