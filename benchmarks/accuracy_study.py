@@ -41,8 +41,9 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "accuracy-h200"
 NAMES = {"pvt_tiny": "softmax (PVT, spatial reduction)", "global_pvt_tiny": "softmax, global (sr=1)",
-         "linear_pvt_tiny": "linear (ReLU)", "focused_pvt_tiny": "focused (FLatten)", "saga_pvt_tiny": "SAGA"}
-TASKS = {"match": 25.0, "pathfinder": 50.0}                   # chance, % top-1
+         "linear_pvt_tiny": "linear (ReLU)", "focused_pvt_tiny": "focused (FLatten)", "agent_pvt_tiny": "Agent",
+         "mala_pvt_tiny": "MALA", "saga_pvt_tiny": "SAGA"}
+TASKS = {"match": 25.0, "pathfinder": 50.0, "symmetry": 50.0}  # chance, % top-1
 MODELS = list(NAMES)                                          # the attention kinds, each a registered model
 GATE_BIAS = {"saga_bias2": "saga_pvt_tiny:gate_bias_init=2.0"}   # it decides the default
 ABLATIONS = {**GATE_BIAS, "saga_ungated": "saga_pvt_tiny:normalizer=ungated",
@@ -191,14 +192,16 @@ def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int, deadline
         print(f"not started (deadline): {', '.join(name for name, _ in pending)}", flush=True)
 
 
-def make_data(recipe: list[str], splits: list[str]) -> None:
-    """Generate the splits once, before the trainings that read them start side by side."""
+def make_data(recipe: list[str], splits: list[str], tasks: list[str]) -> None:
+    """Generate the splits once, before the trainings that read them start side by side. With stream=true the
+    training split holds only the images held out (the trainings draw theirs from the stream)."""
     from saga_attention.train.classify import builtin_split
     settings = dict(item.split("=", 1) for item in recipe)          # a later setting wins, as in `saga train`
-    for task in TASKS:
+    streamed = settings.get("stream", "false").lower() == "true"
+    for task in tasks:
         for split in splits:
-            builtin_split(task, split, int(settings["img_size"]), int(settings[f"{split}_size"]),
-                          int(settings["data_seed"]))
+            count = HOLDOUT if split == "train" and streamed else int(settings[f"{split}_size"])
+            builtin_split(task, split, int(settings["img_size"]), count, int(settings["data_seed"]))
 
 
 def tuned_lrs(records: list[dict], part: str = "sweep") -> tuple[dict[str, dict[str, float]], str]:
@@ -358,11 +361,11 @@ def main() -> None:
     args.runs.mkdir(parents=True, exist_ok=True)
     recipe = RECIPE + args.extra
     if args.step in ("sweep", "diagnose"):
-        make_data(recipe, ["train"])
+        make_data(recipe, ["train"], tasks)
         runs = diagnose_runs() if args.step == "diagnose" else [(label, lr) for label in labels for lr in lrs]
         jobs = sweep_jobs(recipe, runs, tasks)
         return run_jobs(jobs, args.runs, args.slots, args.deadline)
-    make_data(recipe, ["train", "val"])
+    make_data(recipe, ["train", "val"], tasks)
     tuned = json.loads((args.results / "lr.json").read_text())
     if args.step == "update":
         records = json.loads((args.results / "runs.json").read_text())
