@@ -31,7 +31,6 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -61,9 +60,15 @@ def _curve(rng: np.random.Generator, size: int, length: float) -> np.ndarray:
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow a (H, W) mask by `radius` pixels (a square)."""
-    grown = F.max_pool2d(torch.from_numpy(mask.astype(np.float32))[None, None], 2 * radius + 1, 1, radius)
-    return grown[0, 0].numpy() > 0
+    """Grow a (H, W) mask by `radius` pixels (a square): a pixel is set when its (2r+1)^2 window, clipped to the
+    canvas, holds a set pixel; the window sums come from a summed-area table."""
+    table = np.pad(mask.astype(np.int32), ((1, 0), (1, 0))).cumsum(0).cumsum(1)      # (H+1, W+1)
+    rows = np.arange(mask.shape[0])
+    cols = np.arange(mask.shape[1])
+    r0, r1 = np.clip(rows - radius, 0, None), np.clip(rows + radius + 1, None, mask.shape[0])
+    c0, c1 = np.clip(cols - radius, 0, None), np.clip(cols + radius + 1, None, mask.shape[1])
+    window = table[r1][:, c1] - table[r0][:, c1] - table[r1][:, c0] + table[r0][:, c0]
+    return window > 0
 
 
 def _dots(curves: list[np.ndarray], label: int, tolerance: float) -> list[np.ndarray] | None:
