@@ -99,10 +99,11 @@ def pathfinder_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, i
                 if rng.random() < 0.02:           # a crowded canvas: start it again
                     taken[:], curves = False, []
                 continue
-            line = np.zeros((size, size), bool)
-            line[pix[:, 1], pix[:, 0]] = True
-            taken |= _dilate(line, gap)
             curves.append(points)
+            if len(curves) < PATHFINDER_CURVES:            # the last curve's surroundings are never looked at
+                line = np.zeros((size, size), bool)
+                line[pix[:, 1], pix[:, 0]] = True
+                taken |= _dilate(line, gap)
         dots = _dots(curves, label, tolerance=radius)
     canvas = np.zeros((size, size), bool)
     for points in curves:
