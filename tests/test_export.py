@@ -1,5 +1,5 @@
 """The models in the tools users have: ONNX (both exporters, checked with onnxruntime), `saga export`,
-torch.jit.trace, torch.export with dynamic height and width, and fvcore's FLOP count."""
+torch.jit.trace, torch.export with dynamic height and width, torch.fx.symbolic_trace, and fvcore's FLOP count."""
 import logging
 import warnings
 
@@ -82,6 +82,19 @@ def test_jit_trace_and_dynamic_torch_export(name):
         program = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim.AUTO, 2: torch.export.Dim.AUTO,
                                                                     3: torch.export.Dim.AUTO},), strict=False)
         assert torch.allclose(program.module()(other), model(other), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [*MODELS, "retinexformer"])
+def test_fx_symbolic_trace_gives_a_graph_for_any_size_that_keeps_the_input_checks(name):
+    model = create_model(name).eval()
+    graph = torch.fx.symbolic_trace(model)
+    sizes = SIZES.get(name, SIZES["saga_llie_tiny"])
+    with torch.no_grad():
+        for h, w in sizes[:2]:
+            x = torch.rand(2, 3, h, w)
+            assert torch.equal(graph(x), model(x)), (h, w)
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        graph(torch.rand(2, 4, 64, 64))
 
 
 @pytest.mark.parametrize("name", ["saga_pvt_tiny", "saga_llie_tiny"])

@@ -335,6 +335,22 @@ def test_a_users_weights_file_wins_over_the_shipped_weights(tmp_path):
     assert user_weights({"hf_hub_id": "timm/x"}) is None
 
 
+def test_timms_feature_classes_give_the_stage_maps():
+    from saga_attention.models.timm_registry import _timm_entrypoint
+
+    entry = _timm_entrypoint("saga_pvt_tiny")
+    x = torch.randn(1, 3, 64, 96)
+    want = [m.shape for m in entry(features_only=True)(x)]
+    for options in ({"feature_cls": "getter"}, {"feature_cfg": {"feature_cls": "fx"}}, {"feature_cls": "hook"}):
+        model = entry(features_only=True, **options)
+        assert [m.shape for m in model(x)] == want and model.feature_info.channels() == [64, 128, 320, 512]
+    assert [m.shape[1] for m in entry(features_only=True, feature_cfg={"out_indices": (1, 3)})(x)] == [128, 512]
+    with pytest.raises(ValueError, match="feature_cls must be one of 'getter', 'fx' or 'hook'"):
+        entry(features_only=True, feature_cls="dict")
+    with pytest.raises(ValueError, match="feature_cfg takes feature_cls and out_indices here; got strides"):
+        entry(features_only=True, feature_cfg={"strides": 2})
+
+
 def test_unfused_pvt_runs_the_plain_modules_with_the_same_weights(monkeypatch):
     """pvt_tiny:fused=false is PVT as users run it (aten LayerNorm, nn.Linear MLP): the benchmarks' stock baseline."""
     fused = sa.create_model("pvt_tiny", num_classes=5).eval()

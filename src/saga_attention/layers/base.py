@@ -9,6 +9,23 @@ from torch import Tensor, nn
 from ..ops.norm import layer_norm
 
 
+def check_token_map(x: Tensor, dim: int, H: int, W: int) -> None:
+    """ValueError unless x holds the (B, H*W, dim) tokens of an H x W map."""
+    if x.dim() != 3 or x.shape[-1] != dim or x.shape[1] != H * W:
+        raise ValueError(f"x must be (B, H*W, C) = (B, {H * W}, {dim}) for H={H}, W={W}; got {tuple(x.shape)}")
+
+
+def check_reducible(H: int, W: int, sr_ratio: int) -> None:
+    if H < sr_ratio or W < sr_ratio:
+        raise ValueError(f"an {H}x{W} map is smaller than sr_ratio={sr_ratio}")
+
+
+# Leaves of FX graphs: checks of sizes run when the graph runs; the ops pick their backend from the tensors.
+torch.fx.wrap("check_token_map")
+torch.fx.wrap("check_reducible")
+torch.fx.wrap("layer_norm")
+
+
 def to_tokens(x: Tensor) -> Tensor:
     """A map (B, C, H, W) -> its tokens (B, H*W, C)."""
     return x.flatten(2).transpose(1, 2)
@@ -16,7 +33,7 @@ def to_tokens(x: Tensor) -> Tensor:
 
 def to_map(tokens: Tensor, hw: Sequence[int]) -> Tensor:
     """Tokens (B, H*W, C) -> the map (B, C, H, W) of hw = (H, W)."""
-    return tokens.transpose(1, 2).unflatten(-1, tuple(hw))
+    return tokens.transpose(1, 2).unflatten(-1, (hw[0], hw[1]))
 
 
 class LayerNorm(nn.LayerNorm):
@@ -73,8 +90,7 @@ class AttentionBase(nn.Module):
         """The tokens keys come from: x itself, or x reduced by sr_ratio. Returns (B, M, C), (Hr, Wr)."""
         if self.sr_ratio == 1:
             return x, (H, W)
-        if H < self.sr_ratio or W < self.sr_ratio:
-            raise ValueError(f"an {H}x{W} map is smaller than sr_ratio={self.sr_ratio}")
+        check_reducible(H, W, self.sr_ratio)
         reduced = self.sr(to_map(x, (H, W)))  # (B, C, Hr, Wr)
         hw = (reduced.shape[-2], reduced.shape[-1])
         return self.norm(to_tokens(reduced)), hw
@@ -83,9 +99,11 @@ class AttentionBase(nn.Module):
         """q (B, N, C), the key-side outputs [(B, M, w) for w in kv_widths], key tokens (B, M, C), (Hr, Wr)."""
         kv_tokens, kv_hw = self.key_tokens(x, H, W)
         if self.sr_ratio == 1:
-            q, *kv = self.qkv(x).split([self.dim, *self.kv_widths], dim=-1)
+            parts = self.qkv(x).split([self.dim, *self.kv_widths], dim=-1)
+            q, kv = parts[0], [parts[1 + i] for i in range(len(self.kv_widths))]     # indexed: FX-traceable
         else:
-            q, kv = self.q(x), list(self.kv(kv_tokens).split(self.kv_widths, dim=-1))
+            parts = self.kv(kv_tokens).split(self.kv_widths, dim=-1)
+            q, kv = self.q(x), [parts[i] for i in range(len(self.kv_widths))]
         return q, kv, kv_tokens, kv_hw
 
     def attend(self, q: Tensor, kv: list[Tensor], kv_tokens: Tensor, H: int, W: int, kv_hw: tuple[int, int]) -> Tensor:
@@ -108,8 +126,7 @@ class AttentionBase(nn.Module):
         """Kind-specific initialisation, run by models after their generic one (default: nothing)."""
 
     def check_tokens(self, x: Tensor, H: int, W: int) -> None:
-        if x.dim() != 3 or x.shape[-1] != self.dim or x.shape[1] != H * W:
-            raise ValueError(f"x must be (B, H*W, C) = (B, {H * W}, {self.dim}) for H={H}, W={W}; got {tuple(x.shape)}")
+        check_token_map(x, self.dim, H, W)
 
     def forward(self, x: Tensor, H: int, W: int) -> Tensor:
         """x: (B, N, C) tokens of an H x W map -> (B, N, C)."""

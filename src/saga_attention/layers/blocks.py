@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..ops.inputs import BACKENDS, check_choice
 from ..ops.mlp import norm_mlp
 from .base import LayerNorm, to_tokens
 from .build import build_attention
+
+torch.fx.wrap("norm_mlp")   # a leaf of FX graphs: it picks its backend from the tensors it gets
 
 
 class PatchEmbed(nn.Module):

@@ -10,6 +10,9 @@ from ..ops.saga import saga_apply_state, saga_attention, saga_state
 from ..ops.state import state_over_bands
 from .base import AttentionBase, DepthwiseConv, merge_heads
 
+torch.fx.wrap("linear_attention")   # leaves of FX graphs: they pick their backend from the tensors they get
+torch.fx.wrap("saga_attention")
+
 
 class LinearAttentionBase(AttentionBase):
     """Shared by the linear kinds: eps, no attention matrix (so no attention dropout), and, for the kinds whose

@@ -9,6 +9,8 @@ from ..ops.saga import FEATURE_MAPS, saga_attention
 from .base import DepthwiseConv, merge_heads
 from .linear_attention import LinearAttentionBase
 
+torch.fx.wrap("saga_attention")   # a leaf of FX graphs: it picks its backend from the tensors it gets
+
 GATE_SOURCES = ("linear", "conv", "lowrank")
 GATE_GRANULARITIES = ("channel", "head")
 
@@ -80,7 +82,7 @@ class SAGAAttention(LinearAttentionBase):
 
     def heads_gate(self, logits: Tensor) -> Tensor:
         """(B, M, gate_width) -> (B, M, h, d); a per-head gate is broadcast over the head's channels."""
-        return self.split_heads(logits).expand(*logits.shape[:2], self.num_heads, self.head_dim)
+        return self.split_heads(logits).expand(-1, -1, self.num_heads, self.head_dim)
 
     def head_gates(self, kv: list[Tensor], kv_tokens: Tensor, kv_hw: tuple[int, int]) -> tuple[Tensor, Tensor | None]:
         """Gate logits g_k, g_v (B, M, h, d); g_v is None without the value gate."""
@@ -111,7 +113,7 @@ class SAGAAttention(LinearAttentionBase):
         g_k, g_v = self.head_gates(kv, kv_tokens, kv_hw)
         # The op adds the depth-wise conv of v in its output kernel (eager and compiled), unless the conv needs
         # upsampling (sr_ratio > 1).
-        fused_conv = tuple(kv_hw) == (H, W)
+        fused_conv = self.sr_ratio == 1                       # the keys' map is the queries'
         conv = self.dwc.conv
         out = saga_attention(self.split_heads(q), self.split_heads(k), self.split_heads(v), g_k, g_v,
                              self.feature_map, self.eps, self.backend, self.normalizer,

@@ -37,9 +37,14 @@ class PointwiseConv(nn.Conv2d):
         super().__init__(in_channels, out_channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not x.is_contiguous(memory_format=torch.channels_last):
-            return super().forward(x)
-        return F.linear(x.permute(0, 2, 3, 1), self.weight.flatten(1), self.bias).permute(0, 3, 1, 2)
+        return pointwise_conv(x, self.weight, self.bias)
+
+
+def pointwise_conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """A 1x1 conv of (B, Cin, H, W) with weight (Cout, Cin, 1, 1): a matrix product on channels-last maps."""
+    if not x.is_contiguous(memory_format=torch.channels_last):
+        return F.conv2d(x, weight, bias)
+    return F.linear(x.permute(0, 2, 3, 1), weight.flatten(1), bias).permute(0, 3, 1, 2)
 
 
 class PixelShuffle(nn.PixelShuffle):
@@ -48,12 +53,16 @@ class PixelShuffle(nn.PixelShuffle):
     path (15.6 ms of an 80.6 ms pass at 2160x2160 on an H200)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-            return super().forward(x)
-        b, c, h, w = x.shape
-        r = self.upscale_factor
-        pixels = x.permute(0, 2, 3, 1).unflatten(-1, (c // r ** 2, r, r))  # (B, h, w, C, r, r)
-        return pixels.permute(0, 1, 4, 2, 5, 3).reshape(b, h * r, w * r, c // r ** 2).permute(0, 3, 1, 2)
+        return pixel_shuffle(x, self.upscale_factor)
+
+
+def pixel_shuffle(x: Tensor, r: int) -> Tensor:
+    """F.pixel_shuffle of (B, C, h, w) -> (B, C / r^2, h r, w r), channels-last in and out."""
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return F.pixel_shuffle(x, r)
+    b, c, h, w = x.shape
+    pixels = x.permute(0, 2, 3, 1).unflatten(-1, (c // r ** 2, r, r))  # (B, h, w, C, r, r)
+    return pixels.permute(0, 1, 4, 2, 5, 3).reshape(b, h * r, w * r, c // r ** 2).permute(0, 3, 1, 2)
 
 
 class ChannelNorm(LayerNorm):
@@ -77,8 +86,8 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        q, k, v = (t.reshape(b, self.num_heads, c // self.num_heads, h * w)
-                   for t in self.qkv_dw(self.qkv(x)).chunk(3, dim=1))             # (B, heads, d, HW)
+        qkv = self.qkv_dw(self.qkv(x)).reshape(b, 3, self.num_heads, c // self.num_heads, h * w)
+        q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]                                 # (B, heads, d, HW)
         attn = (F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)) * self.temperature
         return self.proj((attn.softmax(dim=-1) @ v).reshape(b, c, h, w))
 
@@ -114,7 +123,7 @@ class TokenMixer(nn.Module):
         self.attn = build_attention(kind, dim, num_heads, sr_ratio=1, **options)
 
     def forward(self, x: Tensor) -> Tensor:
-        return to_map(self.attn(to_tokens(x), *x.shape[-2:]), x.shape[-2:])
+        return to_map(self.attn(to_tokens(x), x.shape[-2], x.shape[-1]), x.shape[-2:])
 
     def state(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The attention state of a band (B, C, h, W) of the map; bands' states add up to the map's."""
@@ -151,13 +160,15 @@ class GatedFeedForward(nn.Module):
         self.out = PointwiseConv(hidden, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.inp(x)
-        backend = gelu_gate_backend(h.permute(0, 2, 3, 1), self.dw.bias)     # decided once: the kernel takes the bias
-        bias_in_gate = backend == "triton"
-        h = self.dw(h) if not bias_in_gate else F.conv2d(h, self.dw.weight, None, padding=self.dw.padding,
-                                                         groups=self.dw.groups)
-        gated = gelu_gate(h.permute(0, 2, 3, 1), self.dw.bias if bias_in_gate else None, backend)  # (B, H, W, hidden)
-        return self.out(gated.permute(0, 3, 1, 2))
+        return self.out(conv_gate(self.inp(x), self.dw.weight, self.dw.bias).permute(0, 3, 1, 2))
+
+
+def conv_gate(h: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """The depth-wise 3x3 conv (weight (2C, 1, 3, 3), bias) of h (B, 2C, H, W), then the GELU gate: (B, H, W, C)."""
+    backend = gelu_gate_backend(h.permute(0, 2, 3, 1), bias)     # decided once: the kernel takes the bias
+    bias_in_gate = backend == "triton"
+    h = F.conv2d(h, weight, None if bias_in_gate else bias, padding=weight.shape[-1] // 2, groups=weight.shape[0])
+    return gelu_gate(h.permute(0, 2, 3, 1), bias if bias_in_gate else None, backend)
 
 
 class RestorationBlock(nn.Module):
@@ -219,22 +230,26 @@ class LowLightNet(nn.Module):
         self.multiple = 4 * (WINDOW if mixer == "window" else 1)
 
     def check_input(self, x: Tensor) -> None:
-        if x.dim() != 4 or x.shape[1] != self.in_chans or not x.is_floating_point():
-            raise ValueError(f"input must be a floating-point (B, {self.in_chans}, H, W) image in [0, 1]; got "
-                             f"{tuple(x.shape)} {x.dtype}")
+        check_image(x, self.in_chans)
 
     def forward(self, x: Tensor, band_rows: int | None = None, progress: Progress = None) -> Tensor:
         """x (B, 3, H, W) -> (B, 3, H, W); band_rows overrides the net's own for this call (0: one pass);
         `progress` is called after each block of a banded pass."""
         self.check_input(x)
-        h, w = x.shape[-2:]
+        h, w = x.shape[-2], x.shape[-1]
         padded = pad_to_multiple(x, self.multiple)
+        if isinstance(x, torch.fx.Proxy):                 # an FX graph holds the one-pass forward
+            return crop(self.forward_padded(padded), h, w)
         band = self.band_rows if band_rows is None else whole_bands(band_rows)
         if band and band < padded.shape[-2] and not torch.is_grad_enabled():
             if self.mixer not in BANDED_MIXERS:
                 raise ValueError(f"only nets with a {' or '.join(BANDED_MIXERS)} mixer run in bands; this one has "
                                  f"{self.mixer!r}")
             return crop(forward_in_bands(self, padded, band, progress), h, w)
+        return crop(self.forward_padded(padded), h, w)
+
+    def forward_padded(self, padded: Tensor) -> Tensor:
+        """The net in one pass on an image padded to its multiple: (B, 3, H, W) -> (B, 3, H, W)."""
         features, skips = self.stem(padded), []
         for encoder, down in zip(self.encoders, self.downs):
             features = encoder(features)
@@ -244,7 +259,21 @@ class LowLightNet(nn.Module):
         for i in (1, 0):
             features = self.fuse[i](torch.cat([self.ups[i](features), skips[i]], dim=1))
             features = self.decoders[i](features)
-        return crop(padded + self.head(features), h, w)
+        return padded + self.head(features)
+
+
+def check_image(x: Tensor, in_chans: int) -> None:
+    """ValueError unless x is a floating-point (B, in_chans, H, W) image. A leaf of FX graphs (torch.fx.wrap)."""
+    if x.dim() != 4 or x.shape[1] != in_chans or not x.is_floating_point():
+        raise ValueError(f"input must be a floating-point (B, {in_chans}, H, W) image in [0, 1]; got "
+                         f"{tuple(x.shape)} {x.dtype}")
+
+
+# Leaves of FX graphs: checks of sizes run when the graph runs; layouts and backends are chosen from the tensors.
+torch.fx.wrap("check_image")
+torch.fx.wrap("pointwise_conv")
+torch.fx.wrap("pixel_shuffle")
+torch.fx.wrap("conv_gate")
 
 
 def whole_bands(rows: int) -> int:

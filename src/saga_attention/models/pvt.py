@@ -24,6 +24,23 @@ from .registry import ModelConfig, register_model
 STRIDE = 32
 
 
+def check_image(x: Tensor, in_chans: int) -> None:
+    """ValueError unless x is a floating-point (B, in_chans, H, W) with H and W divisible by 32. A leaf of FX
+    graphs (torch.fx.wrap): its checks of sizes run when the graph runs, not while it is traced."""
+    if x.dim() != 4 or x.shape[1] != in_chans:
+        raise ValueError(f"input must be (B, {in_chans}, H, W); got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"input must be a floating-point tensor of normalised images; got {x.dtype} (for "
+                         "uint8 images use saga_attention.data.normalize(images))")
+    if x.shape[-2] % STRIDE or x.shape[-1] % STRIDE or x.shape[-2] == 0 or x.shape[-1] == 0:
+        raise ValueError(f"input height and width must be positive multiples of {STRIDE}; got "
+                         f"{x.shape[-2]}x{x.shape[-1]} (resize or pad to e.g. "
+                         f"{-(-x.shape[-2] // STRIDE) * STRIDE}x{-(-x.shape[-1] // STRIDE) * STRIDE})")
+
+
+torch.fx.wrap("check_image")
+
+
 class PVTStage(nn.Module):
     """Patch embedding, position embedding and blocks: map (B, Cin, H, W) -> tokens (B, N, C) and (h, w)."""
 
@@ -148,15 +165,7 @@ class PyramidVisionTransformer(nn.Module):
 
     def check_input(self, x: Tensor) -> None:
         """ValueError unless x is a floating-point (B, in_chans, H, W) with H and W divisible by 32."""
-        if x.dim() != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(f"input must be (B, {self.in_chans}, H, W); got {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"input must be a floating-point tensor of normalised images; got {x.dtype} (for "
-                             "uint8 images use saga_attention.data.normalize(images))")
-        if x.shape[-2] % STRIDE or x.shape[-1] % STRIDE or x.shape[-2] == 0 or x.shape[-1] == 0:
-            raise ValueError(f"input height and width must be positive multiples of {STRIDE}; got "
-                             f"{x.shape[-2]}x{x.shape[-1]} (resize or pad to e.g. "
-                             f"{-(-x.shape[-2] // STRIDE) * STRIDE}x{-(-x.shape[-1] // STRIDE) * STRIDE})")
+        check_image(x, self.in_chans)
 
     def forward_stages(self, x: Tensor, last: int | None = None) -> list[Tensor]:
         """The maps of every stage up to `last` (default: all): [(B, C_i, H/s_i, W/s_i)], strides 4, 8, 16, 32."""

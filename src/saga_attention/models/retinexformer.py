@@ -17,8 +17,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.base import depthwise_conv, to_tokens
-from .llie import ChannelNorm, crop, pad_to_multiple
+from .llie import ChannelNorm, check_image, crop, pad_to_multiple
 from .registry import ModelConfig, register_model
+
+torch.fx.wrap("check_image")   # a leaf of FX graphs: its checks of sizes run when the graph runs
 
 
 class IlluminationEstimator(nn.Module):
@@ -111,10 +113,8 @@ class Retinexformer(nn.Module):
         self.out = nn.Conv2d(n_feat, in_chans, 3, padding=1, bias=False)
 
     def forward(self, img: Tensor) -> Tensor:
-        if img.dim() != 4 or img.shape[1] != self.in_chans or not img.is_floating_point():
-            raise ValueError(f"input must be a floating-point (B, {self.in_chans}, H, W) image in [0, 1]; got "
-                             f"{tuple(img.shape)} {img.dtype}")
-        h, w = img.shape[-2:]
+        check_image(img, self.in_chans)
+        h, w = img.shape[-2], img.shape[-1]
         img = pad_to_multiple(img, 4)
         light, light_map = self.estimator(img)
         lit = img * light_map + img

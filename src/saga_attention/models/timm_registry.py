@@ -45,10 +45,29 @@ def _with_user_weights(name: str, path: str, **kwargs: Any):
     return model
 
 
+FEATURE_CLASSES = (None, "getter", "fx", "hook")
+
+
+def _feature_options(kwargs: dict[str, Any]) -> None:
+    """Take timm's feature_cls and feature_cfg out of kwargs. The models give their stage maps themselves
+    (features_only=True), as timm's getter, fx and hook wrappers would; their out_indices go through."""
+    cfg = dict(kwargs.pop("feature_cfg", None) or {})
+    feature_cls = kwargs.pop("feature_cls", cfg.pop("feature_cls", None))
+    if feature_cls not in FEATURE_CLASSES:
+        raise ValueError(f"feature_cls must be one of 'getter', 'fx' or 'hook' (all give the stage maps of "
+                         f"features_only=True); got {feature_cls!r}")
+    if "out_indices" in cfg:
+        kwargs.setdefault("out_indices", cfg.pop("out_indices"))
+    cfg.pop("flatten_sequential", None)
+    if cfg:
+        raise ValueError(f"feature_cfg takes feature_cls and out_indices here; got {', '.join(sorted(cfg))}")
+
+
 def _timm_entrypoint(name: str):
     def entrypoint(pretrained: bool = False, **kwargs: Any):
         cfg = {**_as_dict(kwargs.pop("pretrained_cfg", None)), **_as_dict(kwargs.pop("pretrained_cfg_overlay", None))}
         kwargs.pop("cache_dir", None)
+        _feature_options(kwargs)
         path = user_weights(cfg) if pretrained else None
         if path:                                  # a user's file always wins over the shipped weights
             return _with_user_weights(name, path, **kwargs)
