@@ -17,6 +17,8 @@ from saga_attention.models import (
 )
 
 ALL_MODELS = sa.list_models(task="classify")       # the PVT family; the enhancement nets: test_llie.py
+# medium and large run tiny's and small's code with more blocks: their contract runs in the slow suite
+EVERY_MODEL = [pytest.param(n, marks=pytest.mark.slow) if n.endswith(("_medium", "_large")) else n for n in ALL_MODELS]
 
 
 def test_registry_names():
@@ -31,7 +33,7 @@ def test_pvt_tiny_has_13_2m_parameters():
     assert abs(n / 13.2e6 - 1) < 0.01, n
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", EVERY_MODEL)
 def test_model_contract(name, tmp_path):
     """timm's model contract, with the assertions of timm's tests/test_models.py (forward, backward, default
     cfgs, forward_intermediates, features_only), on the CPU and without timm."""
@@ -88,7 +90,7 @@ def test_model_contract(name, tmp_path):
     assert sa.create_model(name, num_classes=0, global_pool="")(x).shape == (1, 512, 2, 2)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", EVERY_MODEL)
 def test_forward_intermediates(name):
     model = sa.create_model(name).eval()
     info = FeatureInfo(model.feature_info, range(len(model.feature_info)))
@@ -113,7 +115,7 @@ def test_forward_intermediates(name):
         model.forward_intermediates(x, indices=[3])
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", EVERY_MODEL)
 def test_features_only(name):
     model = sa.create_model(name, features_only=True).eval()
     assert isinstance(model.feature_info, FeatureInfo)
