@@ -104,8 +104,6 @@ def budget_recipe(budget: float, labels: list[str], tasks: list[str], runs_per_m
     """RECIPE with train_size (images per epoch) set so that the trainings end within `budget` seconds: each
     model's step time (alone on the GPU, so the sum is an upper bound of trainings side by side) and the time
     to draw a pathfinder image on one of the CPU cores the runs share."""
-    import numpy as np
-
     from saga_attention.data.procedural import TASKS as GENERATORS
     from saga_attention.data.procedural import _rng
     settings = dict(item.split("=", 1) for item in RECIPE)

@@ -22,7 +22,8 @@ OURS = set(list_models())
 
 
 def pytest_collection_modifyitems(config, items):
-    keep = [item for item in items if getattr(item, "callspec", None) and item.callspec.params.get("model_name") in OURS]
+    keep = [item for item in items
+            if getattr(item, "callspec", None) and item.callspec.params.get("model_name") in OURS]
     config.hook.pytest_deselected(items=[item for item in items if item not in keep])
     items[:] = keep
 '''

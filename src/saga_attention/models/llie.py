@@ -4,7 +4,7 @@ Restormer / Retinexformer family: a 3x3 conv stem, three levels of transformer b
 gated-conv feed-forward, each after a LayerNorm over channels), strided-conv down and pixel-shuffle up,
 skip connections, and a residual output `out = x + f(x)`. The mixer is SAGA by default; `mixer` picks
 another for comparisons: "channel" (MDTA / IG-MSA, attention over channels, linear in pixels), "window"
-(8x8 window softmax), "global" (softmax over all pixels, SDPA), "linear", "focused". Inputs of any size
+(8x8 window softmax), "global" (softmax over all pixels, SDPA), "linear", "focused", "mala" (MALA). Inputs of any size
 are replicate-padded to the net's multiple and
 cropped back. The feed-forward width of each variant is set so that every variant has SAGA's parameter
 count within 5%.
@@ -23,7 +23,7 @@ from ..ops.mlp import gelu_gate, gelu_gate_backend
 from .llie_bands import Progress, forward_in_bands
 from .registry import ModelConfig, register_model
 
-MIXERS = ("saga", "channel", "window", "global", "linear", "focused")
+MIXERS = ("saga", "channel", "window", "global", "linear", "focused", "mala")
 BANDED_MIXERS = ("saga", "linear")  # their state sums over tokens in saga_state's form
 WINDOW = 8
 MAX_WINDOWS = 16384      # windows per attention call (a CUDA grid dimension is at most 65535 blocks)
@@ -303,7 +303,8 @@ def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
 
 # name: (dim, depths). Feed-forward expansions per mixer keep the parameter counts within 5% of SAGA's.
 SIZES = {"tiny": (24, (1, 2, 2)), "small": (40, (1, 2, 3))}      # 0.50M and 1.66M parameters with SAGA
-EXPANSION = {"saga": 2.0, "channel": 2.45, "window": 2.55, "global": 2.55, "linear": 2.55, "focused": 2.45}
+EXPANSION = {"saga": 2.0, "channel": 2.45, "window": 2.55, "global": 2.55, "linear": 2.55, "focused": 2.45,
+             "mala": 2.55}
 
 
 def _cfg(mixer: str, weights: str = "") -> ModelConfig:
@@ -399,3 +400,15 @@ def llie_focused_tiny(**kwargs: Any) -> LowLightNet:
 def llie_focused_small(**kwargs: Any) -> LowLightNet:
     """The low-light U-net, small, with FLatten's focused linear attention as its token mixer."""
     return _create("focused", "small", **kwargs)
+
+
+@register_model
+def llie_mala_tiny(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, tiny, with MALA (magnitude-aware linear attention) as its token mixer."""
+    return _create("mala", "tiny", **kwargs)
+
+
+@register_model
+def llie_mala_small(**kwargs: Any) -> LowLightNet:
+    """The low-light U-net, small, with MALA (magnitude-aware linear attention) as its token mixer."""
+    return _create("mala", "small", **kwargs)
