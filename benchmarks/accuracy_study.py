@@ -15,8 +15,9 @@ held-out top-1 at seed 0, and the seed-0 run at that lr is the study's seed 0. T
 nothing: it is read once per run, after training.
 
 The sweep's budget: it first times a training step of every model (benchmarks/training.py) and a pathfinder
-image, then sets the images per epoch so that all its trainings, `--slots` at a time, end within `--budget`
-seconds; the study reads that recipe back from plan.json.
+image, then sets the images per epoch so that all its trainings, `--slots` at a time on every GPU of the
+machine, end within `--budget` seconds (`--extra train_size=N` sets it instead); the study reads that recipe back
+from plan.json. How many images the tasks need, measured on one H100: results/accuracy-224-pilot-h100.
 """
 from __future__ import annotations
 
@@ -67,26 +68,31 @@ def job(task: str, label: str, lr: float, seed: int, recipe: list[str]) -> tuple
 
 def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int) -> None:
     """`saga train`, then `saga eval` of its best checkpoint on the validation split, for every job without a
-    val.json yet, `slots` at a time; each writes runs/<name>/ and runs/<name>.log."""
+    val.json yet, `slots` at a time on each GPU; each writes runs/<name>/ and runs/<name>.log."""
+    import torch
+    gpus = max(1, torch.cuda.device_count())
     pending = [j for j in jobs if not (runs / j[0] / "val.json").is_file()]
-    running: dict[str, subprocess.Popen] = {}
+    running: dict[str, tuple[subprocess.Popen, int]] = {}
     start = time.time()
-    print(f"{len(pending)} of {len(jobs)} runs to do, {slots} at a time", flush=True)
+    print(f"{len(pending)} of {len(jobs)} runs to do on {gpus} GPU(s), {slots} at a time on each", flush=True)
     saga = [sys.executable, "-m", "saga_attention.cli"]
     while running or pending:
-        for name, proc in list(running.items()):
+        for name, (proc, _) in list(running.items()):
             if proc.poll() is not None:
                 print(f"{time.time() - start:6.0f} s  {name}: rc {proc.returncode}", flush=True)
                 del running[name]
-        while pending and len(running) < slots:
+        while pending and len(running) < slots * gpus:
             name, args = pending.pop(0)
+            busy = [gpu for _, gpu in running.values()]
+            gpu = min(range(gpus), key=busy.count)
             folder = runs / name
             train = shlex.join([*saga, "train", *args, f"out={folder}"])
             score = shlex.join([*saga, "eval", "--model", str(folder), "holdout=0", "workers=2",
                                 "--json", str(folder / "val.json")])
             log = open(runs / f"{name}.log", "w")
-            running[name] = subprocess.Popen(f"{train} && {score}", shell=True, stdout=log, stderr=subprocess.STDOUT,
-                                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+            env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu), "OMP_NUM_THREADS": "1"}   # many side by side
+            running[name] = (subprocess.Popen(f"{train} && {score}", shell=True, stdout=log,
+                                              stderr=subprocess.STDOUT, env=env), gpu)
         time.sleep(1)
 
 
@@ -102,8 +108,9 @@ def make_data(recipe: list[str], tasks: list[str]) -> None:
 def budget_recipe(budget: float, labels: list[str], tasks: list[str], runs_per_model: int, slots: int,
                   runs: Path) -> list[str]:
     """RECIPE with train_size (images per epoch) set so that the trainings end within `budget` seconds: each
-    model's step time (alone on the GPU, so the sum is an upper bound of trainings side by side) and the time
-    to draw a pathfinder image on one of the CPU cores the runs share."""
+    model's step time (alone on a GPU; 4 to 12 trainings side by side ran 2 to 3 times that in total on an H100) and the
+    time to draw a pathfinder image on one of the CPU cores the runs share. Starting a run and its evaluations
+    are not counted: they dominate runs of a few hundred steps."""
     from saga_attention.data.procedural import TASKS as GENERATORS
     from saga_attention.data.procedural import _rng
     settings = dict(item.split("=", 1) for item in RECIPE)
@@ -112,12 +119,14 @@ def budget_recipe(budget: float, labels: list[str], tasks: list[str], runs_per_m
                     ",".join(spec(label) for label in labels), "--res", settings["img_size"], "--batch", str(BATCH),
                     "--steps", "10", "--out", str(probe)], check=True)
     seconds = {r["model"]: 1 / r["samples_per_s"] for r in json.loads(probe.read_text())["records"]}
-    gpu_s = sum(seconds[spec(label)] for label in labels) * len(tasks) * runs_per_model
+    import torch
+    gpus = max(1, torch.cuda.device_count())                         # run_jobs spreads the trainings over all
+    gpu_s = sum(seconds[spec(label)] for label in labels) * len(tasks) * runs_per_model / gpus
     start = time.perf_counter()
     for i in range(20):
         GENERATORS["pathfinder"][0](_rng(0, "stream", i), int(settings["img_size"]))
     draw = (time.perf_counter() - start) / 20
-    cores = max(1, (os.cpu_count() or 1) - slots)                    # a core per training for its main process
+    cores = max(1, (os.cpu_count() or 1) - slots * gpus)             # a core per training for its main process
     cpu_s = draw * len(labels) * runs_per_model / cores if "pathfinder" in tasks else 0.0
     images = budget / max(gpu_s, cpu_s)
     train_size = max(BATCH, int(images / EPOCHS) // BATCH * BATCH)
@@ -292,7 +301,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="the committed results (default %(default)s)")
     parser.add_argument("--from", dest="source", type=Path, help="table: a folder of run folders to add")
     parser.add_argument("--budget", type=float, default=420, help="sweep: seconds for all its trainings")
-    parser.add_argument("--slots", type=int, default=12, help="trainings at a time on the GPU")
+    parser.add_argument("--slots", type=int, default=12, help="trainings at a time on each GPU")
     parser.add_argument("--labels", help="which models and options, comma-separated (default: the sweep and "
                                          "study every model of " + ", ".join(MODELS) + ")")
     parser.add_argument("--seeds", default="1,2", help="study: which seeds (default 1,2; seed 0 is the sweep's)")

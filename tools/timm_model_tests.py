@@ -9,6 +9,7 @@ timm, torchvision and pytest (pytest-timeout for timm's timeouts); TORCH_DEVICE=
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -42,8 +43,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "conftest.py").write_text(CONFTEST)
         (Path(folder) / "test_models.py").write_text(source.replace(marker, marker + "'timm_registry', ", 1))
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)       # they run from the temporary folder
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in paths if p)}
         return subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfEs", *sys.argv[2:],
-                                str(Path(folder) / "test_models.py")], cwd=folder)
+                                str(Path(folder) / "test_models.py")], cwd=folder, env=env)
 
 
 if __name__ == "__main__":

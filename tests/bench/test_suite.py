@@ -85,3 +85,40 @@ def test_ab_pairs_records_by_their_fields_and_gives_ratios():
     rows, table = compare(base, new)
     assert [row["key"]["model"] for row in rows] == ["b"] and rows[0]["ratio"] == {"ms": 0.5}
     assert "ms 4 -> 2 (0.500x)" in table
+
+
+def _fake_run(root: Path, task: str, model: str, lr: float, seed: int, held_out: list[float], val: float) -> None:
+    """A run folder as accuracy_study's trainings leave it: metrics.csv (held-out top-1 per epoch), config.yaml,
+    command.txt and val.json (the validation top-1 of the best held-out epoch's checkpoint)."""
+    folder = root / f"{task}-{model}-lr{lr:g}-seed{seed}"
+    folder.mkdir(parents=True)
+    rows = "\n".join(f"{i + 1},1.0,1.0,{top1}" for i, top1 in enumerate(held_out))
+    (folder / "metrics.csv").write_text(f"epoch,train_loss,val_loss,val_top1\n{rows}\n")
+    (folder / "config.yaml").write_text(f"img_size: 224\ntrain_size: 640\nbatch_size: 64\nlr: {lr}\n")
+    (folder / "command.txt").write_text(f"saga train data={task} model={model} lr={lr:g} seed={seed}\n")
+    (folder / "val.json").write_text(json.dumps({"top1": val}))
+
+
+def test_accuracy_study_picks_lrs_on_held_out_images_and_writes_the_rows(tmp_path):
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    for model in ("linear_pvt_tiny", "saga_pvt_tiny"):      # lr 1e-3 wins on held-out images, 3e-4 on validation
+        _fake_run(runs, "match", model, 3e-4, 0, [30.0, 40.0], 90.0)
+        _fake_run(runs, "match", model, 1e-3, 0, [50.0, 45.0], 60.0)
+    for seed, (lin, saga) in enumerate([(60.0, 70.0), (62.0, 71.0)], start=1):
+        _fake_run(runs, "match", "linear_pvt_tiny", 1e-3, seed, [50.0], lin)
+        _fake_run(runs, "match", "saga_pvt_tiny", 1e-3, seed, [50.0], saga)
+    _fake_run(runs, "match", "saga_pvt_tiny", 3e-4, 1, [99.0], 99.0)     # a seed at an lr not chosen: left out
+    done = script("accuracy_study.py", "table", "--from", str(runs), "--results", str(results), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads((results / "plan.json").read_text())
+    assert plan["lr"] == {"match": {"linear_pvt_tiny": 1e-3, "saga_pvt_tiny": 1e-3}}
+    assert "train_size=640" in plan["recipe"]
+    rows = json.loads((results / "accuracy.json").read_text())
+    assert len(rows) == 6 and all(set(r) == {"task", "model", "img_size", "seed", "top1", "steps", "lr"}
+                                  for r in rows)
+    saga = sorted((r["seed"], r["top1"]) for r in rows if r["model"] == "saga_pvt_tiny")
+    assert saga == [(0, 60.0), (1, 70.0), (2, 71.0)] and {r["steps"] for r in rows if r["seed"] == 0} == {20}
+    text = (results / "accuracy.md").read_text()   # SAGA - linear: 6.33 ± 4.303 x 3.575 (Welch: 2.14 df, so 2)
+    assert "| match | SAGA | 60.00 | 70.00 | 71.00 | 67.00 ± 6.08 | +42.0 |" in text
+    assert "| match | linear (ReLU) | +6.33 | [-9.05, +21.71] |" in text
+    assert (results / "accuracy.png").is_file()
