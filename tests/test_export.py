@@ -97,7 +97,7 @@ def test_fx_symbolic_trace_gives_a_graph_for_any_size_that_keeps_the_input_check
         graph(torch.rand(2, 4, 64, 64))
 
 
-@pytest.mark.parametrize("name", ["saga_pvt_tiny", "saga_llie_tiny"])
+@pytest.mark.parametrize("name", MODELS)
 def test_fvcore_counts_the_multiply_adds_that_saga_models_reports(name):
     fvcore = pytest.importorskip("fvcore.nn")
     count = fvcore.FlopCountAnalysis(create_model(name).eval(), torch.rand(1, 3, 224, 224))
