@@ -250,27 +250,29 @@ def plot(rows: list[dict], path: Path) -> None:
 def table(results: Path, source: Path | None) -> None:
     """runs.json from the run folders under `source` (added to the committed ones), then plan.json,
     accuracy.json, accuracy.md and accuracy.png in `results`."""
-    results.mkdir(parents=True, exist_ok=True)
     known = json.loads((results / "runs.json").read_text()) if (results / "runs.json").is_file() else []
     if source is not None:
         fresh = compact(source)
         names = {(r["task"], r["model"], r["lr"], r["seed"]) for r in fresh}
         known = [r for r in known if (r["task"], r["model"], r["lr"], r["seed"]) not in names] + fresh
+    if not known:
+        raise ValueError(f"no finished runs (run folders with a val.json) in {source or results / 'runs.json'}")
+    sizes = sorted({r["train_size"] for r in known if r["seed"] == 0})
+    if len(sizes) != 1:
+        raise ValueError(f"the seed-0 runs differ in train_size ({sizes or 'none: no seed-0 run'}); one recipe for "
+                         "all: keep the runs of one sweep")
+    results.mkdir(parents=True, exist_ok=True)
+    if source is not None:
         (results / "runs.json").write_text(json.dumps(known, indent=1) + "\n")
         for rank in source.rglob("rank-*/rank.md"):
             (results / f"{rank.parent.name}.md").write_text(rank.read_text())
             (results / f"{rank.parent.name}.png").write_bytes((rank.parent / "rank.png").read_bytes())
-    if not known:
-        raise SystemExit(f"accuracy_study.py: error: no finished runs in {source or results / 'runs.json'}")
     lrs, sweep_md = choose_lrs(known)
-    sizes = sorted({r["train_size"] for r in known if r["seed"] == 0})
-    if len(sizes) != 1:
-        raise SystemExit(f"accuracy_study.py: error: the seed-0 runs differ in train_size ({sizes}); one recipe "
-                         "for all: keep the runs of one sweep")
     (results / "plan.json").write_text(json.dumps({"recipe": RECIPE + [f"train_size={sizes[0]}"], "lr": lrs},
                                                   indent=2) + "\n")
     rows = accuracy_rows(known, lrs)
     (results / "accuracy.json").write_text(json.dumps(rows, indent=1) + "\n")
+
     def values(key: str, source: list[dict]) -> str:
         return ", ".join(map(str, sorted({r[key] for r in source})))
     text = (f"# Accuracy at {values('img_size', rows)} px, streamed training images\n\nValidation top-1 (%) of the "
@@ -309,7 +311,12 @@ def main() -> None:
     parser.add_argument("--extra", nargs="*", default=[], help="settings added to every training (a CPU smoke test)")
     args = parser.parse_args()
     if args.step == "table":
-        return table(args.results, args.source)
+        if args.source is not None and not args.source.is_dir():
+            parser.error(f"--from {args.source}: no such folder (give the folder of a sweep's or study's runs)")
+        try:
+            return table(args.results, args.source)
+        except ValueError as err:
+            parser.error(str(err))
     if args.runs is None:
         parser.error(f"{args.step} needs RUNS, the folder for its run folders")
     labels = args.labels.split(",") if args.labels else MODELS

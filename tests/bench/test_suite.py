@@ -37,6 +37,10 @@ def test_every_script_has_help(name, tmp_path):
     (["lowlight.py", "heldout", "--out", "x.json", "--families", "dusk"], "unknown families ['dusk']"),
     (["lowlight.py", "heldout", "--out", "x.json", "--photos", "retina"], "retina are training or validation"),
     (["lowlight.py", "heldout", "--out", "x.json", "--max-side", "0"], "--max-side must be >= 1"),
+    (["accuracy_study.py", "table", "--from", "nope", "--results", "r"], "--from nope: no such folder"),
+    (["accuracy_study.py", "sweep", "runs", "--budget", "0"], "--budget must be > 0"),
+    (["accuracy_study.py", "study", "runs", "--results", "r"], "r/plan.json is missing"),
+    (["accuracy_study.py", "sweep", "runs", "--tasks", "maze"], "--tasks takes some of match, pathfinder"),
     (["ab.py", "--base", "no-such-ref", "--", "saga", "bench", "--json", "b.json"], "is not a commit"),
     (["ab.py", "--base", "HEAD", "--", "saga", "models"], "--json PATH or --out PATH"),
 ])
