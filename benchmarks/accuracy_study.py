@@ -17,7 +17,9 @@ nothing: it is read once per run, after training.
 The sweep's budget: it first times a training step of every model (benchmarks/training.py) and a pathfinder
 image, then sets the images per epoch so that all its trainings, `--slots` at a time on every GPU of the
 machine, end within `--budget` seconds (`--extra train_size=N` sets it instead); the study reads that recipe back
-from plan.json. How many images the tasks need, measured on one H100: results/accuracy-224-pilot-h100.
+from plan.json. Run again with the same RUNS, a step continues: finished runs are kept, stopped ones resume from
+their last epoch, and the sweep keeps its recipe (RUNS/recipe.json). How many images the tasks need, measured on
+one H100: results/accuracy-224-pilot-h100.
 """
 from __future__ import annotations
 
@@ -68,7 +70,8 @@ def job(task: str, label: str, lr: float, seed: int, recipe: list[str]) -> tuple
 
 def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int) -> None:
     """`saga train`, then `saga eval` of its best checkpoint on the validation split, for every job without a
-    val.json yet, `slots` at a time on each GPU; each writes runs/<name>/ and runs/<name>.log."""
+    val.json yet, `slots` at a time on each GPU; each writes runs/<name>/ and runs/<name>.log. A run folder left
+    by a stopped run is resumed from its last epoch."""
     import torch
     gpus = max(1, torch.cuda.device_count())
     pending = [j for j in jobs if not (runs / j[0] / "val.json").is_file()]
@@ -86,10 +89,11 @@ def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int) -> None:
             busy = [gpu for _, gpu in running.values()]
             gpu = min(range(gpus), key=busy.count)
             folder = runs / name
-            train = shlex.join([*saga, "train", *args, f"out={folder}"])
+            resume = (folder / "config.yaml").is_file()          # a run stopped earlier (a call's time limit)
+            train = shlex.join([*saga, "train", *(["--resume", str(folder)] if resume else [*args, f"out={folder}"])])
             score = shlex.join([*saga, "eval", "--model", str(folder), "holdout=0", "workers=2",
                                 "--json", str(folder / "val.json")])
-            log = open(runs / f"{name}.log", "w")
+            log = open(runs / f"{name}.log", "a")
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu), "OMP_NUM_THREADS": "1"}   # many side by side
             running[name] = (subprocess.Popen(f"{train} && {score}", shell=True, stdout=log,
                                               stderr=subprocess.STDOUT, env=env), gpu)
@@ -337,8 +341,13 @@ def main() -> None:
         parser.error(f"{plan} is missing: run the sweep, then `table --from RUNS`")
     args.runs.mkdir(parents=True, exist_ok=True)
     if args.step == "sweep":
-        recipe = (RECIPE if any(e.startswith("train_size=") for e in args.extra)
-                  else budget_recipe(args.budget, labels, tasks, len(LRS), args.slots, args.runs)) + args.extra
+        saved = args.runs / "recipe.json"                  # a sweep continued in a later call keeps its recipe
+        if saved.is_file():
+            recipe = json.loads(saved.read_text())
+        else:
+            recipe = (RECIPE if any(e.startswith("train_size=") for e in args.extra)
+                      else budget_recipe(args.budget, labels, tasks, len(LRS), args.slots, args.runs)) + args.extra
+            saved.write_text(json.dumps(recipe) + "\n")
         jobs = [job(task, label, lr, 0, recipe) for lr in LRS for label in labels for task in tasks]
     else:
         settings = json.loads(plan.read_text())
