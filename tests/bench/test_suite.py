@@ -126,3 +126,31 @@ def test_accuracy_study_picks_lrs_on_held_out_images_and_writes_the_rows(tmp_pat
     assert "| match | SAGA | 60.00 | 70.00 | 71.00 | 67.00 ± 6.08 | +42.0 |" in text
     assert "| match | linear (ReLU) | +6.33 | [-9.05, +21.71] |" in text
     assert (results / "accuracy.png").is_file()
+
+
+def test_accuracy_study_resumes_stopped_runs_and_skips_finished_ones(tmp_path, monkeypatch):
+    import accuracy_study
+
+    started = []
+
+    class Done:
+        returncode = 0
+
+        def __init__(self, command, **kwargs):
+            started.append(command)
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(accuracy_study.subprocess, "Popen", Done)
+    monkeypatch.setattr(accuracy_study.time, "sleep", lambda s: None)
+    (tmp_path / "finished").mkdir()
+    (tmp_path / "finished" / "val.json").write_text("{}")
+    (tmp_path / "stopped").mkdir()
+    (tmp_path / "stopped" / "config.yaml").write_text("epochs: 8\n")
+    jobs = [(name, ["data=match", "lr=0.001"]) for name in ("finished", "stopped", "new")]
+    accuracy_study.run_jobs(jobs, tmp_path, slots=2)
+    assert len(started) == 2
+    assert f"train --resume {tmp_path / 'stopped'} &&" in started[0] and "data=match" not in started[0]
+    assert f"train data=match lr=0.001 out={tmp_path / 'new'} &&" in started[1]
+    assert all(f"eval --model {tmp_path / n}" in c for n, c in zip(("stopped", "new"), started))
