@@ -93,10 +93,10 @@ def run_jobs(jobs: list[tuple[str, list[str]]], runs: Path, slots: int) -> None:
             train = shlex.join([*saga, "train", *(["--resume", str(folder)] if resume else [*args, f"out={folder}"])])
             score = shlex.join([*saga, "eval", "--model", str(folder), "holdout=0", "workers=2",
                                 "--json", str(folder / "val.json")])
-            log = open(runs / f"{name}.log", "a")
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu), "OMP_NUM_THREADS": "1"}   # many side by side
-            running[name] = (subprocess.Popen(f"{train} && {score}", shell=True, stdout=log,
-                                              stderr=subprocess.STDOUT, env=env), gpu)
+            with open(runs / f"{name}.log", "a") as log:                # the child keeps its own handle
+                running[name] = (subprocess.Popen(f"{train} && {score}", shell=True, stdout=log,
+                                                  stderr=subprocess.STDOUT, env=env), gpu)
         time.sleep(1)
 
 
@@ -115,8 +115,7 @@ def budget_recipe(budget: float, labels: list[str], tasks: list[str], runs_per_m
     model's step time (alone on a GPU; 4 to 12 trainings side by side ran 2 to 3 times that in total on an H100) and the
     time to draw a pathfinder image on one of the CPU cores the runs share. Starting a run and its evaluations
     are not counted: they dominate runs of a few hundred steps."""
-    from saga_attention.data.procedural import TASKS as GENERATORS
-    from saga_attention.data.procedural import _rng
+    from saga_attention.data.procedural import StreamedTask
     settings = dict(item.split("=", 1) for item in RECIPE)
     probe = runs / "probe.json"
     subprocess.run([sys.executable, str(Path(__file__).parent / "training.py"), "throughput", "--models",
@@ -126,10 +125,10 @@ def budget_recipe(budget: float, labels: list[str], tasks: list[str], runs_per_m
     import torch
     gpus = max(1, torch.cuda.device_count())                         # run_jobs spreads the trainings over all
     gpu_s = sum(seconds[spec(label)] for label in labels) * len(tasks) * runs_per_model / gpus
-    start = time.perf_counter()
-    for i in range(20):
-        GENERATORS["pathfinder"][0](_rng(0, "stream", i), int(settings["img_size"]))
-    draw = (time.perf_counter() - start) / 20
+    stream, start = StreamedTask("pathfinder", int(settings["img_size"]), 20), time.perf_counter()
+    for i in range(len(stream)):
+        stream[i]
+    draw = (time.perf_counter() - start) / len(stream)
     cores = max(1, (os.cpu_count() or 1) - slots * gpus)             # a core per training for its main process
     cpu_s = draw * len(labels) * runs_per_model / cores if "pathfinder" in tasks else 0.0
     images = budget / max(gpu_s, cpu_s)

@@ -15,6 +15,11 @@ def mala_features(x: Tensor) -> Tensor:
     return F.elu(x.float()) + 1
 
 
+def query_scores(q: Tensor, k: Tensor) -> Tensor:
+    """s_i = q_i . mean_j(k_j) for features q (B, N, h, d), k (B, M, h, d): (B, N, h, 1)."""
+    return torch.einsum("bnhd,bhd->bnh", q, k.mean(1)).unsqueeze(-1)
+
+
 def mala_attention(q: Tensor, k: Tensor, v: Tensor, eps: float = 1e-6) -> Tensor:
     """Magnitude-aware linear attention on features q (B, N, h, d), k (B, M, h, d) and values v (B, M, h, e).
 
@@ -24,7 +29,7 @@ def mala_attention(q: Tensor, k: Tensor, v: Tensor, eps: float = 1e-6) -> Tensor
     """
     q, k, v = q.float(), k.float(), v.float()
     state = torch.einsum("bmhd,bmhe->bhde", k, v) / k.shape[1]                    # (B, h, d, e)
-    s = torch.einsum("bnhd,bhd->bnh", q, k.mean(1)).unsqueeze(-1)                  # (B, N, h, 1)
+    s = query_scores(q, k)                                                          # (B, N, h, 1)
     return (1 + 1 / (s + eps)) * torch.einsum("bnhd,bhde->bnhe", q, state) - s * v.mean(1, keepdim=True)
 
 
@@ -48,7 +53,7 @@ class MALAAttention(LinearAttentionBase):
         MALA's score matrix (rows summing to 1), K'^T V its state (S and the sum of v)."""
         phi_q, phi_k, v = self.features(q, kv)
         M = phi_k.shape[1]
-        s = torch.einsum("bnhd,bhd->bnh", phi_q, phi_k.mean(1)).unsqueeze(-1)      # (B, N, h, 1)
+        s = query_scores(phi_q, phi_k)                                              # (B, N, h, 1)
         q_aug = torch.cat([(1 + 1 / (s + self.eps)) * phi_q / M, -s / M], dim=-1)
         return q_aug, torch.cat([phi_k, torch.ones_like(phi_k[..., :1])], dim=-1), v
 
