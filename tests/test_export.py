@@ -84,7 +84,7 @@ def test_jit_trace_and_dynamic_torch_export(name):
         assert torch.allclose(program.module()(other), model(other), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [*MODELS, "retinexformer"])
+@pytest.mark.parametrize("name", [*MODELS, "retinexformer", "llie_window_tiny"])
 def test_fx_symbolic_trace_gives_a_graph_for_any_size_that_keeps_the_input_checks(name):
     model = create_model(name).eval()
     graph = torch.fx.symbolic_trace(model)
@@ -120,3 +120,9 @@ def test_saga_export_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, 
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["saga_pvt_tiny", "saga_llie_tiny", "retinexformer"])
+def test_torch_jit_script_is_refused_with_what_to_use_instead(name):
+    with pytest.raises(TypeError, match="cannot be scripted with torch.jit.script.*use torch.jit.trace"):
+        torch.jit.script(create_model(name))

@@ -2,10 +2,12 @@
 
     python3 tools/timm_model_tests.py PATH/TO/timm/tests/test_models.py [pytest options]
 
-The test file is copied into a temporary folder beside a conftest.py that imports saga_attention (which registers
-the models with timm) and keeps only the tests whose `model_name` is one of them. timm's forward_intermediates
-tests take the model modules that FEAT_INTER_FILTERS names; this package's module is added to that list. Needs
-timm, torchvision and pytest (pytest-timeout for timm's timeouts); TORCH_DEVICE=cuda runs the models on the GPU.
+The test file is copied into a temporary folder beside a conftest.py that imports saga_attention.models (which
+registers the models with timm) and keeps only the tests whose `model_name` is one of them, less those that do not
+apply (listed in the report header: TorchScript, and the backbone feature tests for the enhancement nets). timm's
+forward_intermediates tests take the model modules that FEAT_INTER_FILTERS names; this package's module is added to
+that list. Needs timm, torchvision and pytest (pytest-timeout for timm's timeouts); TORCH_DEVICE=cuda runs the models
+on the GPU.
 """
 from __future__ import annotations
 
@@ -16,15 +18,41 @@ import tempfile
 from pathlib import Path
 
 CONFTEST = '''
-import saga_attention  # registers the models with timm
-from saga_attention.models import list_models
+import saga_attention.models  # registers the models with timm
+from saga_attention.models import list_models, model_config
 
 OURS = set(list_models())
+# timm's tests that do not apply to some of these models, and why (shown in the report header).
+BACKBONE_TESTS = {"test_model_forward_features", "test_model_forward_intermediates",
+                  "test_model_forward_intermediates_features"}
+SCRIPT_TESTS = {"test_model_forward_torchscript", "test_model_forward_fx_torchscript"}
+NOT_APPLICABLE = [
+    (SCRIPT_TESTS, lambda name: True,
+     "TorchScript (torch.jit.script is deprecated in PyTorch; the models refuse it with a clear error and "
+     "support torch.jit.trace, torch.export, ONNX and FX instead)"),
+    (BACKBONE_TESTS, lambda name: model_config(name).task == "enhance",
+     "feature pyramids of the enhancement nets (image-to-image nets: no backbone features)"),
+]
+
+
+def applies(item) -> bool:
+    name = item.callspec.params["model_name"]
+    return not any(item.originalname in tests and taken(name) for tests, taken, _ in NOT_APPLICABLE)
+
+
+def pytest_configure(config):
+    for marker in ("base", "cfg", "torchscript", "features", "fxforward", "fxbackward"):
+        config.addinivalue_line("markers", f"{marker}: one of timm's test groups")
+
+
+def pytest_report_header(config):
+    return ["timm's model tests on this package's models only; left out: "
+            + "; ".join(reason for _, _, reason in NOT_APPLICABLE)]
 
 
 def pytest_collection_modifyitems(config, items):
-    keep = [item for item in items
-            if getattr(item, "callspec", None) and item.callspec.params.get("model_name") in OURS]
+    keep = [item for item in items if getattr(item, "callspec", None)
+            and item.callspec.params.get("model_name") in OURS and applies(item)]
     config.hook.pytest_deselected(items=[item for item in items if item not in keep])
     items[:] = keep
 '''

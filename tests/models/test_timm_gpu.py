@@ -18,6 +18,16 @@ def test_timm_builds_the_models_and_refuses_weights_that_do_not_ship():
         timm.create_model("saga_pvt_tiny", pretrained=True)
 
 
+def test_timm_knows_the_pretrained_configs_of_the_classifiers_and_none_for_the_enhancement_nets():
+    timm = pytest.importorskip("timm")
+    import saga_attention.models  # noqa: F401  (registers the models with timm)
+
+    for name in sa.list_models(task="classify"):
+        cfg = timm.models.get_pretrained_cfg(name)
+        assert (cfg.input_size, cfg.pool_size, cfg.classifier) == ((3, 224, 224), (7, 7), "head"), name
+    assert set(sa.list_models(task="classify")) <= set(timm.list_models(name_matches_cfg=True))
+    assert not set(sa.list_models(task="enhance")) & set(timm.list_models(name_matches_cfg=True))
+
 @pytest.mark.parametrize("name", sa.list_models("*_tiny", task="classify") + sa.list_models("*_small", task="classify"))
 def test_timm_feature_contract(name):
     """Every attention kind at two sizes (the larger sizes differ only in depth and width, which the CPU tests

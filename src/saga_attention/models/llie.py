@@ -21,7 +21,7 @@ from ..layers import build_attention
 from ..layers.base import LayerNorm, depthwise_conv, to_map, to_tokens
 from ..ops.mlp import gelu_gate, gelu_gate_backend
 from .llie_bands import Progress, forward_in_bands
-from .registry import ModelConfig, register_model
+from .registry import ModelConfig, Unscriptable, register_model
 
 MIXERS = ("saga", "channel", "window", "global", "linear", "focused", "mala")
 BANDED_MIXERS = ("saga", "linear")  # their state sums over tokens in saga_state's form
@@ -105,14 +105,20 @@ class WindowAttention(nn.Module):
         b, c, h, w = x.shape
         win = x.reshape(b, c, h // WINDOW, WINDOW, w // WINDOW, WINDOW).permute(0, 2, 4, 3, 5, 1)
         win = win.reshape(-1, WINDOW * WINDOW, c)                                     # (B*nW, 64, C)
-        out = torch.cat([self.attend(chunk) for chunk in win.split(MAX_WINDOWS)])    # CUDA grids cap the batch
+        out = self.attend(win)
         out = out.reshape(b, h // WINDOW, w // WINDOW, WINDOW, WINDOW, c).permute(0, 5, 1, 3, 2, 4)
         return out.reshape(b, c, h, w)
 
     def attend(self, win: Tensor) -> Tensor:
         """(n, 64, C) windows -> (n, 64, C)."""
         q, k, v = self.qkv(win).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
-        return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2))
+        return self.proj(windowed_attention(q, k, v).transpose(1, 2).flatten(2))
+
+
+def windowed_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """Softmax attention of (n, h, 64, d) windows, MAX_WINDOWS at a time (CUDA grids cap the batch)."""
+    return torch.cat([F.scaled_dot_product_attention(*qkv)
+                      for qkv in zip(q.split(MAX_WINDOWS), k.split(MAX_WINDOWS), v.split(MAX_WINDOWS))])
 
 
 class TokenMixer(nn.Module):
@@ -190,7 +196,7 @@ class RestorationBlock(nn.Module):
         return self.mixer.halo() + self.ffn.dw.kernel_size[0] // 2
 
 
-class LowLightNet(nn.Module):
+class LowLightNet(Unscriptable):
     """(B, 3, H, W) RGB in [0, 1] -> enhanced (B, 3, H, W), any H and W. Three levels of widths dim, 2 dim, 4 dim
     with `depths` blocks each (the decoder mirrors the first two); heads of width `head_dim`.
 
@@ -274,6 +280,7 @@ torch.fx.wrap("check_image")
 torch.fx.wrap("pointwise_conv")
 torch.fx.wrap("pixel_shuffle")
 torch.fx.wrap("conv_gate")
+torch.fx.wrap("windowed_attention")   # its chunk count depends on the batch
 
 
 def whole_bands(rows: int) -> int:

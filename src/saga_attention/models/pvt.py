@@ -19,7 +19,7 @@ from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..layers import ATTENTION_KINDS, AttentionBase, Block, LayerNorm, PatchEmbed
 from ..layers.base import to_map, to_tokens
 from .features import FeatureInfo, take_indices
-from .registry import ModelConfig, register_model
+from .registry import ModelConfig, Unscriptable, register_model
 
 STRIDE = 32
 
@@ -40,6 +40,14 @@ def check_image(x: Tensor, in_chans: int) -> None:
 
 torch.fx.wrap("check_image")
 
+
+def pretrained_cfg(num_classes: int = 1000, in_chans: int = 3, img_size: int = 224) -> dict[str, Any]:
+    """timm's pretrained config of a PVT classifier: input size and normalisation, pooled map, first conv, head."""
+    return {"url": "", "num_classes": num_classes, "input_size": (in_chans, img_size, img_size),
+            "pool_size": (img_size // STRIDE, img_size // STRIDE), "fixed_input_size": False,
+            "min_input_size": (in_chans, STRIDE, STRIDE), "crop_pct": 0.875, "crop_mode": "center",
+            "interpolation": "bilinear", "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
+            "first_conv": "stages.0.patch_embed.proj", "classifier": "head", "license": "apache-2.0"}
 
 class PVTStage(nn.Module):
     """Patch embedding, position embedding and blocks: map (B, Cin, H, W) -> tokens (B, N, C) and (h, w)."""
@@ -91,7 +99,7 @@ class PVTStage(nn.Module):
         return x, hw
 
 
-class PyramidVisionTransformer(nn.Module):
+class PyramidVisionTransformer(Unscriptable):
     """PVT backbone and classifier; the attention kind of every block is `attn_kind`.
 
     Follows timm's model contract: forward_features -> (B, C, H/32, W/32), forward_head,
@@ -141,12 +149,7 @@ class PyramidVisionTransformer(nn.Module):
             self.feature_info.append({"num_chs": embed_dims[i], "reduction": reduction, "module": f"stages.{i}",
                                       "stage": i})
             chans, start = embed_dims[i], start + depth
-        self.pretrained_cfg = self.default_cfg = {
-            "url": "", "num_classes": num_classes, "input_size": (in_chans, img_size, img_size),
-            "pool_size": (img_size // STRIDE, img_size // STRIDE), "fixed_input_size": False,
-            "min_input_size": (in_chans, STRIDE, STRIDE), "crop_pct": 0.875, "crop_mode": "center",
-            "interpolation": "bilinear", "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
-            "first_conv": "stages.0.patch_embed.proj", "classifier": "head", "license": "apache-2.0"}
+        self.pretrained_cfg = self.default_cfg = pretrained_cfg(num_classes, in_chans, img_size)
         if features_only:
             self.feature_info = FeatureInfo(self.feature_info, self.out_indices)
         else:

@@ -58,6 +58,14 @@ class ModelSpec:
         return model_config(self.name)
 
 
+class Unscriptable(nn.Module):
+    """Base of the models: torch.jit.script (deprecated in PyTorch) is refused with a clear error; torch.jit.trace,
+    torch.export, torch.compile, ONNX and FX take the models."""
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        raise TypeError(f"{type(self).__name__} cannot be scripted with torch.jit.script (deprecated in PyTorch); "
+                        f"use torch.jit.trace, torch.export or torch.compile instead")
+
 _MODELS: dict[str, tuple[Callable[..., nn.Module], ModelConfig]] = {}
 
 

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..layers.base import depthwise_conv, to_tokens
 from .llie import ChannelNorm, check_image, crop, pad_to_multiple
-from .registry import ModelConfig, register_model
+from .registry import ModelConfig, Unscriptable, register_model
 
 torch.fx.wrap("check_image")   # a leaf of FX graphs: its checks of sizes run when the graph runs
 
@@ -92,7 +92,7 @@ class GuidedLevel(nn.Module):
         return x
 
 
-class Retinexformer(nn.Module):
+class Retinexformer(Unscriptable):
     """(B, 3, H, W) in [0, 1] -> enhanced (B, 3, H, W), any size (padded to a multiple of 4, cropped back)."""
 
     def __init__(self, n_feat: int = 40, blocks: Sequence[int] = (1, 2, 2), in_chans: int = 3) -> None:

@@ -6,7 +6,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .registry import create_model, list_models
+from .pvt import pretrained_cfg
+from .registry import create_model, list_models, model_config
 
 
 def _as_dict(cfg: Any) -> dict:
@@ -77,8 +78,13 @@ def _timm_entrypoint(name: str):
     return entrypoint
 
 
+default_cfgs: dict[str, dict[str, Any]] = {}     # timm's register_model reads its models' configs from here
+
+
 def register_with_timm() -> list[str]:
-    """Add every model to timm's registry (skipping names timm already has); returns those added."""
+    """Add every model to timm's registry (skipping names timm already has); returns those added. The classifiers
+    come with their pretrained config, so that timm's tools and tests see input size, pooled map, first conv and
+    classifier; the enhancement nets, which have no classifier, come without."""
     if importlib.util.find_spec("timm") is None:
         return []
     try:
@@ -89,6 +95,8 @@ def register_with_timm() -> list[str]:
     added = []
     for name in list_models():
         if not is_model(name):
+            if model_config(name).task == "classify":   # timm's config for the classifier contract it tests
+                default_cfgs[name] = pretrained_cfg()
             fn = _timm_entrypoint(name)
             globals()[name] = fn
             register_model(fn)
