@@ -73,8 +73,12 @@ def main() -> int:
         (Path(folder) / "test_models.py").write_text(source.replace(marker, marker + "'timm_registry', ", 1))
         paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)       # they run from the temporary folder
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in paths if p)}
-        return subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfEs", *sys.argv[2:],
-                                str(Path(folder) / "test_models.py")], cwd=folder, env=env)
+        pytest = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfEs", *sys.argv[2:],
+                                   str(Path(folder) / "test_models.py")], cwd=folder, env=env)
+        try:
+            return pytest.wait()
+        except KeyboardInterrupt:       # pytest got the interrupt too (Ctrl-C, timeout -s INT): let it report
+            return pytest.wait()
 
 
 if __name__ == "__main__":
