@@ -15,9 +15,10 @@
 #   lowlight  saga_llie_small against retinexformer and the channel-attention twin at 3840x2160, batch 1,
 #             eager and compiled, and in bands of 256 rows (saga bench --task enhance)                     240
 #   busy      how busy the GPU is in a training step at batch 2 (benchmarks/profiling.py busy)             60
-#   llie      saga_llie_small and retinexformer trained alike (recipe llie-small, LLIE_STEPS steps (default
-#             1000), 2 seeds, four runs side by side; needs data/photos, from tools/prepare_photos.py); each
-#             run packed as $OUT/llie-RUN.tar, to score with benchmarks/lowlight.py heldout --model RUN      420
+#   llie      saga_llie_small and retinexformer (given the same stretched input views) trained alike (recipe
+#             llie-small, LLIE_STEPS steps (default 1000), 2 seeds, four runs side by side; needs data/photos,
+#             from tools/prepare_photos.py); each run packed as $OUT/llie-RUN.tar, to score with
+#             benchmarks/lowlight.py heldout --model RUN                                                     420
 # Each part's exit code goes to $OUT/parts.txt; the machine and versions to $OUT/machine.txt. No part runs past
 # DEADLINE seconds from the start (default 570): a part cut short records rc=124. After every part $OUT.tar.gz
 # holds the whole folder.
@@ -76,10 +77,10 @@ bench lowlight 150 --task enhance --model saga_llie_small@compile,retinexformer@
 part busy 60 python3 benchmarks/profiling.py busy --model pvt_tiny,saga_pvt_tiny --mode train --batch 2 \
     --out "$OUT/busy.json"
 part llie 420 python3 benchmarks/lowlight.py equal-budget --recipe llie-small --data data/photos \
-    --models saga_llie_small,retinexformer --seeds 0,1 --steps "${LLIE_STEPS:-1000}" --epochs 5 --batch 16 \
+    --models saga_llie_small,retinexformer:input_views=true --seeds 0,1 --steps "${LLIE_STEPS:-1000}" --epochs 5 --batch 16 \
     --crop 192 --device cuda --parallel 4 --workers 3 --out "$OUT/llie"
 for run in "$OUT"/llie/runs/*/; do      # one small archive per run: its best weights, settings, metrics and log
   [ -d "$run" ] || continue
   name=$(basename "$run")
-  tar -cf "$OUT/llie-$name.tar" -C "$OUT/llie/runs" --exclude='*/last*' --exclude='*/checkpoints' "$name" "$name.log"
+  tar -cf "$OUT/llie-${name//[:=]/-}.tar" -C "$OUT/llie/runs" --exclude='*/last*' --exclude='*/checkpoints' "$name" "$name.log"
 done

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from saga_attention.models import model_config, read_checkpoint
+from saga_attention.models import model_config, parse_model_spec, read_checkpoint
 from saga_attention.models.checkpoint import write_safetensors
 from saga_attention.models.registry import WEIGHTS_DIR
 
@@ -24,7 +24,7 @@ def main() -> None:
     run = Path(args.run)
     summary = json.loads((run / "summary.json").read_text())
     tensors, metadata = read_checkpoint(run / "best.safetensors")
-    model = metadata["model"]
+    model = parse_model_spec(metadata["model"]).name           # a spec names the model and its options
     if not model_config(model).weights:
         raise SystemExit(f"ship_weights.py: {model} names no weights file in its ModelConfig; add weights= there first")
     command = (run / "command.txt").read_text().strip().splitlines()[0].split("  #")[0]

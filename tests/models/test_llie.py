@@ -76,3 +76,29 @@ def test_pixel_shuffle_keeps_the_layout_and_the_values():
         assert torch.equal(out, ref)
         assert out.is_contiguous(memory_format=layout)
 
+
+
+def test_stretched_views_undo_an_srgb_scaling_and_a_linear_exposure():
+    from saga_attention.data.darkening import linear_to_srgb, srgb_to_linear
+    from saga_attention.models.llie import stretched_views
+
+    image = torch.rand(1, 3, 6, 7, generator=torch.Generator().manual_seed(0)).double()
+    image[..., 2:5, 2:5] = 1.0                               # a bright patch sets the peak after 3x3 averaging
+    srgb_scaled = stretched_views(image * 0.1)
+    assert srgb_scaled.shape == (1, 9, 6, 7)
+    assert torch.equal(srgb_scaled[:, :3], image * 0.1)
+    assert torch.allclose(srgb_scaled[:, 3:6], image, atol=1e-12)
+    exposed = torch.from_numpy(linear_to_srgb(srgb_to_linear(image.numpy()) * 0.05))
+    assert torch.allclose(stretched_views(exposed)[:, 6:], image, atol=1e-9)
+    assert not torch.allclose(stretched_views(exposed)[:, 3:6], image, atol=1e-2)   # each view undoes one kind
+    black = stretched_views(torch.zeros(1, 3, 4, 4))
+    assert torch.equal(black, torch.zeros(1, 9, 4, 4))
+
+
+@pytest.mark.parametrize("name", ["saga_llie_tiny", "retinexformer:input_views=true"])
+def test_input_views_change_the_first_layer_only_and_can_be_turned_off(name):
+    on, off = sa.create_model(name), sa.create_model(name.split(":")[0] + ":input_views=false")
+    first = {"saga_llie_tiny": "stem.weight", "retinexformer": "estimator.inp.weight"}[name.split(":")[0]]
+    shapes = {n: p.shape for n, p in on.named_parameters()}
+    changed = [n for n, p in off.named_parameters() if p.shape != shapes[n]]
+    assert changed == [first] and shapes[first][1] == off.get_parameter(first).shape[1] + 6

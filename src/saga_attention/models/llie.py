@@ -201,11 +201,12 @@ class LowLightNet(Unscriptable):
     with `depths` blocks each (the decoder mirrors the first two); heads of width `head_dim`.
 
     band_rows > 0 (SAGA and linear mixers): inference without autograd on images taller than that runs in
-    bands of so many rows (rounded up to a multiple of 8), exactly, in far less memory (see llie_bands)."""
+    bands of so many rows (rounded up to a multiple of 8), exactly, in far less memory (see llie_bands).
+    input_views: the net sees the image beside two stretched copies of it (`stretched_views`)."""
 
     def __init__(self, dim: int = 32, depths: Sequence[int] = (1, 2, 2), head_dim: int = 16,
                  ffn_expansion: float = 2.0, mixer: str = "saga", in_chans: int = 3, band_rows: int = 0,
-                 **mixer_options: Any) -> None:
+                 input_views: bool = True, **mixer_options: Any) -> None:
         super().__init__()
         if mixer not in MIXERS:
             raise ValueError(f"mixer must be one of {', '.join(MIXERS)}; got {mixer!r}")
@@ -217,14 +218,14 @@ class LowLightNet(Unscriptable):
         self.band_rows = whole_bands(band_rows)
         if len(depths) != 3:
             raise ValueError(f"depths are three numbers (two encoder levels and the bottleneck); got {list(depths)}")
-        self.mixer, self.in_chans = mixer, in_chans
+        self.mixer, self.in_chans, self.input_views = mixer, in_chans, input_views
         widths = [dim, 2 * dim, 4 * dim]
 
         def level(i: int, depth: int) -> nn.Sequential:
             return nn.Sequential(*(RestorationBlock(widths[i], max(1, widths[i] // head_dim),
                                                    int(widths[i] * ffn_expansion), mixer, mixer_options)
                                    for _ in range(depth)))
-        self.stem = nn.Conv2d(in_chans, dim, 3, padding=1)
+        self.stem = nn.Conv2d(in_chans * (3 if input_views else 1), dim, 3, padding=1)
         self.encoders = nn.ModuleList(level(i, depths[i]) for i in range(2))
         self.downs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1) for i in range(2))
         self.bottleneck = level(2, depths[2])
@@ -243,7 +244,7 @@ class LowLightNet(Unscriptable):
         `progress` is called after each block of a banded pass."""
         self.check_input(x)
         h, w = x.shape[-2], x.shape[-1]
-        padded = pad_to_multiple(x, self.multiple)
+        padded = pad_to_multiple(stretched_views(x) if self.input_views else x, self.multiple)
         if isinstance(x, torch.fx.Proxy):                 # an FX graph holds the one-pass forward
             return crop(self.forward_padded(padded), h, w)
         band = self.band_rows if band_rows is None else whole_bands(band_rows)
@@ -255,7 +256,8 @@ class LowLightNet(Unscriptable):
         return crop(self.forward_padded(padded), h, w)
 
     def forward_padded(self, padded: Tensor) -> Tensor:
-        """The net in one pass on an image padded to its multiple: (B, 3, H, W) -> (B, 3, H, W)."""
+        """The net in one pass on an image padded to its multiple (with input_views, its views):
+        (B, 3 or 9, H, W) -> (B, 3, H, W)."""
         features, skips = self.stem(padded), []
         for encoder, down in zip(self.encoders, self.downs):
             features = encoder(features)
@@ -265,7 +267,24 @@ class LowLightNet(Unscriptable):
         for i in (1, 0):
             features = self.fuse[i](torch.cat([self.ups[i](features), skips[i]], dim=1))
             features = self.decoders[i](features)
-        return padded + self.head(features)
+        return padded[:, :self.in_chans] + self.head(features)
+
+
+def stretched_views(x: Tensor) -> Tensor:
+    """(B, C, H, W) in [0, 1] -> (B, 3C, H, W): x, x stretched in sRGB and x stretched in linear light, each stretch
+    dividing by the image's peak (its largest 3x3-averaged value, so that a stray noisy pixel does not set it). A
+    dark image whose sRGB values were scaled, or whose exposure was, comes back near its original in one of the
+    stretched views; the net takes it from whichever fits."""
+    lin = torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0) + 0.055) / 1.055) ** 2.4)
+    lin = (lin / _peak(lin, 1e-4)).clamp(0, 1)
+    srgb = torch.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
+    return torch.cat([x, (x / _peak(x, 1 / 255)).clamp(0, 1), srgb], dim=1)
+
+
+def _peak(x: Tensor, floor: float) -> Tensor:
+    """(B, C, H, W) -> (B, 1, 1, 1): the largest value of x after a 3x3 box average, at least `floor`."""
+    return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False).amax(dim=(1, 2, 3), keepdim=True) \
+        .clamp_min(floor)
 
 
 def check_image(x: Tensor, in_chans: int) -> None:
@@ -315,7 +334,7 @@ EXPANSION = {"saga": 2.0, "channel": 2.45, "window": 2.55, "global": 2.55, "line
 
 
 def _cfg(mixer: str, weights: str = "") -> ModelConfig:
-    options: dict[str, Any] = {"head_dim": 16, "in_chans": 3}
+    options: dict[str, Any] = {"head_dim": 16, "in_chans": 3, "input_views": True}
     if mixer in BANDED_MIXERS:
         options["band_rows"] = 0
     if mixer == "saga":

@@ -17,22 +17,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.base import depthwise_conv, to_tokens
-from .llie import ChannelNorm, check_image, crop, pad_to_multiple
+from .llie import ChannelNorm, check_image, crop, pad_to_multiple, stretched_views
 from .registry import ModelConfig, Unscriptable, register_model
 
 torch.fx.wrap("check_image")   # a leaf of FX graphs: its checks of sizes run when the graph runs
 
 
 class IlluminationEstimator(nn.Module):
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, in_chans: int = 3, views: int = 1) -> None:
         super().__init__()
-        self.inp = nn.Conv2d(4, width, 1)
+        self.in_chans = in_chans
+        self.inp = nn.Conv2d(in_chans * views + 1, width, 1)
         self.spread = nn.Conv2d(width, width, 5, padding=2, groups=4)
         self.light = nn.Conv2d(width, 3, 1)
 
     def forward(self, img: Tensor) -> tuple[Tensor, Tensor]:
-        """img (B, 3, H, W) -> illumination features (B, width, H, W), light-up map (B, 3, H, W)."""
-        features = self.spread(self.inp(torch.cat([img, img.mean(1, keepdim=True)], dim=1)))
+        """img (B, views * 3, H, W) -> illumination features (B, width, H, W), light-up map (B, 3, H, W)."""
+        features = self.spread(self.inp(torch.cat([img, img[:, :self.in_chans].mean(1, keepdim=True)], dim=1)))
         return features, self.light(features)
 
 
@@ -93,13 +94,15 @@ class GuidedLevel(nn.Module):
 
 
 class Retinexformer(Unscriptable):
-    """(B, 3, H, W) in [0, 1] -> enhanced (B, 3, H, W), any size (padded to a multiple of 4, cropped back)."""
+    """(B, 3, H, W) in [0, 1] -> enhanced (B, 3, H, W), any size (padded to a multiple of 4, cropped back).
+    input_views: the illumination estimator also sees the image's stretched views (llie.stretched_views)."""
 
-    def __init__(self, n_feat: int = 40, blocks: Sequence[int] = (1, 2, 2), in_chans: int = 3) -> None:
+    def __init__(self, n_feat: int = 40, blocks: Sequence[int] = (1, 2, 2), in_chans: int = 3,
+                 input_views: bool = False) -> None:
         super().__init__()
         widths = [n_feat, 2 * n_feat, 4 * n_feat]
-        self.in_chans = in_chans
-        self.estimator = IlluminationEstimator(n_feat)
+        self.in_chans, self.input_views = in_chans, input_views
+        self.estimator = IlluminationEstimator(n_feat, in_chans, 3 if input_views else 1)
         self.embed = nn.Conv2d(in_chans, n_feat, 3, padding=1, bias=False)
         self.encoders = nn.ModuleList(GuidedLevel(widths[i], widths[i] // n_feat, blocks[i]) for i in range(2))
         self.downs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1, bias=False)
@@ -115,8 +118,9 @@ class Retinexformer(Unscriptable):
     def forward(self, img: Tensor) -> Tensor:
         check_image(img, self.in_chans)
         h, w = img.shape[-2], img.shape[-1]
-        img = pad_to_multiple(img, 4)
+        img = pad_to_multiple(stretched_views(img) if self.input_views else img, 4)
         light, light_map = self.estimator(img)
+        img = img[:, :self.in_chans]
         lit = img * light_map + img
         x, skips, lights = self.embed(lit), [], []
         for encoder, down, light_down in zip(self.encoders, self.downs, self.light_downs):
@@ -131,7 +135,7 @@ class Retinexformer(Unscriptable):
 
 
 default_cfgs = {"retinexformer": ModelConfig(task="enhance", in_chans=3, out_chans=3, img_size=128, stride=1,
-                                             options={"in_chans": 3})}
+                                             options={"in_chans": 3, "input_views": False})}
 
 
 @register_model
