@@ -22,6 +22,9 @@ def main() -> None:
     parser.add_argument("run", help="a finished run folder of saga train")
     args = parser.parse_args()
     run = Path(args.run)
+    missing = [name for name in ("summary.json", "best.safetensors", "command.txt") if not (run / name).is_file()]
+    if missing:
+        raise SystemExit(f"ship_weights.py: {run} is not a finished run of saga train (no {', '.join(missing)})")
     summary = json.loads((run / "summary.json").read_text())
     tensors, metadata = read_checkpoint(run / "best.safetensors")
     model = parse_model_spec(metadata["model"]).name           # a spec names the model and its options
