@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 from saga_attention.models import model_config, parse_model_spec, read_checkpoint
 from saga_attention.models.checkpoint import write_safetensors
 from saga_attention.models.registry import WEIGHTS_DIR
+
+
+def refuse(message: str) -> None:
+    print(f"ship_weights.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def main() -> None:
@@ -24,12 +30,12 @@ def main() -> None:
     run = Path(args.run)
     missing = [name for name in ("summary.json", "best.safetensors", "command.txt") if not (run / name).is_file()]
     if missing:
-        raise SystemExit(f"ship_weights.py: {run} is not a finished run of saga train (no {', '.join(missing)})")
+        refuse(f"{run} is not a finished run of saga train (no {', '.join(missing)})")
     summary = json.loads((run / "summary.json").read_text())
     tensors, metadata = read_checkpoint(run / "best.safetensors")
     model = parse_model_spec(metadata["model"]).name           # a spec names the model and its options
     if not model_config(model).weights:
-        raise SystemExit(f"ship_weights.py: {model} names no weights file in its ModelConfig; add weights= there first")
+        refuse(f"{model} names no weights file in its ModelConfig; add weights= there first")
     command = (run / "command.txt").read_text().strip().splitlines()[0].split("  #")[0]
     extra = {"command": re.sub(r" out=\S+", "", command), "data": summary["data"], "epochs": str(summary["epochs"]),
              f"best_{summary['best_metric']}": f"{summary['best_' + summary['best_metric']]:.4f}"}
