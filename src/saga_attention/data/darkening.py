@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+import torch
 from PIL import Image
 
 PLAIN = ("sensor", "srgb-scale", "gamma", "exposure")
@@ -27,12 +29,20 @@ FAMILIES = [*PLAIN, *(f"{name}+jpeg" for name in PLAIN)]
 JPEG_QUALITY = 75                        # the evaluation's JPEG: a phone's or a web page's
 
 
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+def srgb_to_linear(x: Array) -> Array:
+    """sRGB values in [0, 1] -> linear light, for numpy arrays and torch tensors (traced ones included)."""
+    lib = np if isinstance(x, np.ndarray) else torch
+    return lib.where(x <= 0.04045, x / 12.92, ((lib.clip(x, 0, None) + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: Array) -> Array:
+    """Linear light in [0, 1] -> sRGB values, for numpy arrays and torch tensors (traced ones included); the clip
+    keeps the unused branch finite, so that gradients through torch.where stay finite too."""
+    lib = np if isinstance(x, np.ndarray) else torch
+    return lib.where(x <= 0.0031308, x * 12.92, 1.055 * lib.clip(x, 1e-12, None) ** (1 / 2.4) - 0.055)
 
 
 def name_seed(seed: int, name: str) -> int:

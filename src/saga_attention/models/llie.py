@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..data.darkening import linear_to_srgb, srgb_to_linear
 from ..layers import build_attention
 from ..layers.base import LayerNorm, depthwise_conv, to_map, to_tokens
 from ..ops.mlp import gelu_gate, gelu_gate_backend
@@ -275,10 +276,9 @@ def stretched_views(x: Tensor) -> Tensor:
     dividing by the image's peak (its largest 3x3-averaged value, so that a stray noisy pixel does not set it). A
     dark image whose sRGB values were scaled, or whose exposure was, comes back near its original in one of the
     stretched views; the net takes it from whichever fits."""
-    lin = torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0) + 0.055) / 1.055) ** 2.4)
-    lin = (lin / _peak(lin, 1e-4)).clamp(0, 1)
-    srgb = torch.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
-    return torch.cat([x, (x / _peak(x, 1 / 255)).clamp(0, 1), srgb], dim=1)
+    lin = srgb_to_linear(x)
+    stretched_lin = linear_to_srgb((lin / _peak(lin, 1e-4)).clamp(0, 1))
+    return torch.cat([x, (x / _peak(x, 1 / 255)).clamp(0, 1), stretched_lin], dim=1)
 
 
 def _peak(x: Tensor, floor: float) -> Tensor:
