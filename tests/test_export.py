@@ -107,7 +107,8 @@ def test_fvcore_counts_the_multiply_adds_that_saga_models_reports(name):
                                             "aten::div", "aten::gelu", "aten::mean", "aten::neg", "aten::sub",
                                             "aten::index_select",
                                             "aten::avg_pool2d", "aten::amax", "aten::clamp_min", "aten::le",
-                                            "aten::pow", "aten::where"}       # the enhancement nets' stretched views
+                                            "aten::pow", "aten::where", "aten::log", "aten::reciprocal",
+                                            "aten::softmax"}   # the enhancement nets' input views and their blend
 
 
 def test_saga_export_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):

@@ -1,4 +1,5 @@
 """The low-light enhancement nets: every mixer variant and the Retinexformer anchor."""
+import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -78,27 +79,35 @@ def test_pixel_shuffle_keeps_the_layout_and_the_values():
 
 
 
-def test_stretched_views_undo_an_srgb_scaling_and_a_linear_exposure():
-    from saga_attention.data.darkening import linear_to_srgb, srgb_to_linear
+def test_stretched_views_undo_an_srgb_scaling_a_linear_exposure_and_a_gamma_curve():
+    from saga_attention.data.darkening import MID_SRGB, linear_to_srgb, srgb_to_linear
+    from saga_attention.enhancement.baselines import gamma
     from saga_attention.models.llie import stretched_views
 
     image = torch.rand(1, 3, 6, 7, generator=torch.Generator().manual_seed(0)).double()
     image[..., 2:5, 2:5] = 1.0                               # a bright patch sets the peak after 3x3 averaging
     srgb_scaled = stretched_views(image * 0.1)
-    assert srgb_scaled.shape == (1, 9, 6, 7)
+    assert srgb_scaled.shape == (1, 12, 6, 7)
     assert torch.equal(srgb_scaled[:, :3], image * 0.1)
     assert torch.allclose(srgb_scaled[:, 3:6], image, atol=1e-12)
     exposed = torch.from_numpy(linear_to_srgb(srgb_to_linear(image.numpy()) * 0.05))
-    assert torch.allclose(stretched_views(exposed)[:, 6:], image, atol=1e-9)
+    assert torch.allclose(stretched_views(exposed)[:, 6:9], image, atol=1e-9)
     assert not torch.allclose(stretched_views(exposed)[:, 3:6], image, atol=1e-2)   # each view undoes one kind
+    gray = stretched_views(torch.full((1, 3, 4, 4), 0.2, dtype=torch.float64) ** 3)  # a flat gray sunk by a gamma 3
+    assert torch.allclose(gray[:, 9:], torch.full_like(gray[:, 9:], MID_SRGB))  # lifted to mid-gray
+    assert (gray[:, 3:6] - MID_SRGB).abs().min() > 0.3               # which the sRGB stretch overshoots to white
+    sunk = image.numpy() ** 3
+    assert np.allclose(stretched_views(torch.from_numpy(sunk))[0, 9:].numpy(), gamma(sunk[0]))   # the gamma baseline
     black = stretched_views(torch.zeros(1, 3, 4, 4))
-    assert torch.equal(black, torch.zeros(1, 9, 4, 4))
+    assert torch.equal(black, torch.zeros(1, 12, 4, 4))
 
 
 @pytest.mark.parametrize("name", ["saga_llie_tiny", "retinexformer:input_views=true"])
-def test_input_views_change_the_first_layer_only_and_can_be_turned_off(name):
+def test_input_views_change_the_first_layer_and_the_blending_head_only_and_can_be_turned_off(name):
     on, off = sa.create_model(name), sa.create_model(name.split(":")[0] + ":input_views=false")
     first = {"saga_llie_tiny": "stem.weight", "retinexformer": "estimator.inp.weight"}[name.split(":")[0]]
     shapes = {n: p.shape for n, p in on.named_parameters()}
     changed = [n for n, p in off.named_parameters() if p.shape != shapes[n]]
-    assert changed == [first] and shapes[first][1] == off.get_parameter(first).shape[1] + 6
+    assert changed[0] == first and shapes[first][1] == off.get_parameter(first).shape[1] + 9
+    assert changed[1:] == (["head.weight", "head.bias"] if first == "stem.weight" else [])  # the blend weights
+

@@ -106,7 +106,7 @@ def test_the_plan_bands_on_the_cpu_and_runs_whole_images_on_a_gpu_when_they_fit(
 
 def test_resident_channels_count_one_map_per_level():
     net = sa.create_model("saga_llie_tiny")                     # widths 24, 48, 96
-    assert resident_channels(net) == 9 + 3 + 24 + 48 / 4 + 96 / 16    # input with its stretched views, output
+    assert resident_channels(net) == 12 + 7 + 24 + 48 / 4 + 96 / 16   # input with its views, head's map
     assert resident_channels(sa.create_model("saga_llie_tiny:input_views=false")) == 3 + 3 + 24 + 48 / 4 + 96 / 16
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -43,6 +44,17 @@ def linear_to_srgb(x: Array) -> Array:
     keeps the unused branch finite, so that gradients through torch.where stay finite too."""
     lib = np if isinstance(x, np.ndarray) else torch
     return lib.where(x <= 0.0031308, x * 12.92, 1.055 * lib.clip(x, 1e-12, None) ** (1 / 2.4) - 0.055)
+
+
+MID_SRGB = 0.45                          # the mean sRGB value that gamma_to_mid_gray aims at
+
+
+def gamma_to_mid_gray(x: Array, mean: Array | float) -> Array:
+    """x ** p in [0, 1], the one p in [0.05, 1] that brings an image of mean sRGB value `mean` to MID_SRGB (for
+    numpy arrays and torch tensors; `mean` a float, or a tensor that broadcasts against x, one mean per image)."""
+    lib = np if isinstance(x, np.ndarray) else torch
+    power = lib.clip(math.log(MID_SRGB) / lib.log(lib.clip(mean, 1e-4, 0.999)), 0.05, 1.0)
+    return lib.clip(x, 0, 1) ** power
 
 
 def name_seed(seed: int, name: str) -> int:

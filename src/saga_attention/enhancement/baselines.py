@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.darkening import linear_to_srgb, srgb_to_linear
+from ..data.darkening import gamma_to_mid_gray, linear_to_srgb, srgb_to_linear
 
 GRAY = np.array([0.2126, 0.7152, 0.0722])      # linear-light luminance weights (Rec. 709)
 MID_GRAY = 0.18                                 # the mean linear luminance a metered exposure aims at
-MID_SRGB = 0.45                                 # the mean sRGB value a gamma curve aims at
 
 
 def _luminance(linear: np.ndarray) -> float:
@@ -25,9 +24,8 @@ def gain(dark: np.ndarray) -> np.ndarray:
 
 
 def gamma(dark: np.ndarray) -> np.ndarray:
-    """dark ** p, the one p that brings the mean sRGB value to MID_SRGB (p in [0.05, 1])."""
-    mean = float(np.clip(dark.mean(), 1e-4, 0.999))
-    return dark ** float(np.clip(np.log(MID_SRGB) / np.log(mean), 0.05, 1.0))
+    """dark ** p, the one p that brings the mean sRGB value to mid-gray (data.darkening.gamma_to_mid_gray)."""
+    return gamma_to_mid_gray(dark, float(dark.mean())).astype(dark.dtype, copy=False)
 
 
 def clahe(dark: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Restormer / Retinexformer family: a 3x3 conv stem, three levels of transformer blocks (token mixer and
 gated-conv feed-forward, each after a LayerNorm over channels), strided-conv down and pixel-shuffle up,
-skip connections, and a residual output `out = x + f(x)`. The mixer is SAGA by default; `mixer` picks
+skip connections, and a residual output `out = x + f(x)` (with input views, `out = blend of the views + f(x)`). The mixer is SAGA by default; `mixer` picks
 another for comparisons: "channel" (MDTA / IG-MSA, attention over channels, linear in pixels), "window"
 (8x8 window softmax), "global" (softmax over all pixels, SDPA), "linear", "focused", "mala" (MALA). Inputs of any size
 are replicate-padded to the net's multiple and
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.darkening import linear_to_srgb, srgb_to_linear
+from ..data.darkening import gamma_to_mid_gray, linear_to_srgb, srgb_to_linear
 from ..layers import build_attention
 from ..layers.base import LayerNorm, depthwise_conv, to_map, to_tokens
 from ..ops.mlp import gelu_gate, gelu_gate_backend
@@ -28,6 +28,7 @@ MIXERS = ("saga", "channel", "window", "global", "linear", "focused", "mala")
 BANDED_MIXERS = ("saga", "linear")  # their state sums over tokens in saga_state's form
 WINDOW = 8
 MAX_WINDOWS = 16384      # windows per attention call (a CUDA grid dimension is at most 65535 blocks)
+VIEWS = 4                # the image and its three brightened copies (stretched_views)
 
 
 class PointwiseConv(nn.Conv2d):
@@ -203,7 +204,9 @@ class LowLightNet(Unscriptable):
 
     band_rows > 0 (SAGA and linear mixers): inference without autograd on images taller than that runs in
     bands of so many rows (rounded up to a multiple of 8), exactly, in far less memory (see llie_bands).
-    input_views: the net sees the image beside two stretched copies of it (`stretched_views`)."""
+    input_views: the net sees the image beside three brightened copies of it (`stretched_views`), and its output is
+    a per-pixel blend of the four (softmax weights from the head) plus a residual, so that a darkening that one copy
+    undoes needs no large correction."""
 
     def __init__(self, dim: int = 32, depths: Sequence[int] = (1, 2, 2), head_dim: int = 16,
                  ffn_expansion: float = 2.0, mixer: str = "saga", in_chans: int = 3, band_rows: int = 0,
@@ -226,7 +229,7 @@ class LowLightNet(Unscriptable):
             return nn.Sequential(*(RestorationBlock(widths[i], max(1, widths[i] // head_dim),
                                                    int(widths[i] * ffn_expansion), mixer, mixer_options)
                                    for _ in range(depth)))
-        self.stem = nn.Conv2d(in_chans * (3 if input_views else 1), dim, 3, padding=1)
+        self.stem = nn.Conv2d(in_chans * (VIEWS if input_views else 1), dim, 3, padding=1)
         self.encoders = nn.ModuleList(level(i, depths[i]) for i in range(2))
         self.downs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1) for i in range(2))
         self.bottleneck = level(2, depths[2])
@@ -234,7 +237,7 @@ class LowLightNet(Unscriptable):
                                  for i in range(2))
         self.fuse = nn.ModuleList(PointwiseConv(2 * widths[i], widths[i]) for i in range(2))
         self.decoders = nn.ModuleList(level(i, depths[i]) for i in range(2))
-        self.head = nn.Conv2d(dim, in_chans, 3, padding=1)
+        self.head = nn.Conv2d(dim, in_chans + (VIEWS if input_views else 0), 3, padding=1)
         self.multiple = 4 * (WINDOW if mixer == "window" else 1)
 
     def check_input(self, x: Tensor) -> None:
@@ -258,7 +261,7 @@ class LowLightNet(Unscriptable):
 
     def forward_padded(self, padded: Tensor) -> Tensor:
         """The net in one pass on an image padded to its multiple (with input_views, its views):
-        (B, 3 or 9, H, W) -> (B, 3, H, W)."""
+        (B, 3 or 12, H, W) -> (B, 3, H, W)."""
         features, skips = self.stem(padded), []
         for encoder, down in zip(self.encoders, self.downs):
             features = encoder(features)
@@ -268,17 +271,29 @@ class LowLightNet(Unscriptable):
         for i in (1, 0):
             features = self.fuse[i](torch.cat([self.ups[i](features), skips[i]], dim=1))
             features = self.decoders[i](features)
-        return padded[:, :self.in_chans] + self.head(features)
+        return self.compose(self.head(features), padded)
+
+    def compose(self, head: Tensor, padded: Tensor) -> Tensor:
+        """The output (B, 3, H, W) from the head's map (B, 3 or 3 + VIEWS, H, W) and the padded input (B, 3 or 12,
+        H, W): the residual plus the image, or with input views, plus the views blended by the softmax of the head's
+        last VIEWS channels."""
+        if not self.input_views:
+            return padded + head
+        weights = head[:, self.in_chans:].softmax(dim=1).unsqueeze(2)                 # (B, VIEWS, 1, H, W)
+        views = padded.unflatten(1, (VIEWS, self.in_chans))                          # (B, VIEWS, 3, H, W)
+        return (weights * views).sum(dim=1) + head[:, :self.in_chans]
 
 
 def stretched_views(x: Tensor) -> Tensor:
-    """(B, C, H, W) in [0, 1] -> (B, 3C, H, W): x, x stretched in sRGB and x stretched in linear light, each stretch
-    dividing by the image's peak (its largest 3x3-averaged value, so that a stray noisy pixel does not set it). A
-    dark image whose sRGB values were scaled, or whose exposure was, comes back near its original in one of the
-    stretched views; the net takes it from whichever fits."""
+    """(B, C, H, W) in [0, 1] -> (B, VIEWS C, H, W): x, x stretched in sRGB, x stretched in linear light (each
+    stretch divides by the image's peak, its largest 3x3-averaged value, so that a stray noisy pixel does not set
+    it), and x raised to the power that brings its mean to mid-gray. A dark image whose sRGB values were scaled, or
+    whose exposure was, comes back near its original in one of the stretched views, and one sunk by a tone curve
+    nearer to it in the last; the net blends them where they fit."""
     lin = srgb_to_linear(x)
     stretched_lin = linear_to_srgb((lin / _peak(lin, 1e-4)).clamp(0, 1))
-    return torch.cat([x, (x / _peak(x, 1 / 255)).clamp(0, 1), stretched_lin], dim=1)
+    lifted = gamma_to_mid_gray(x, x.mean(dim=(1, 2, 3), keepdim=True))
+    return torch.cat([x, (x / _peak(x, 1 / 255)).clamp(0, 1), stretched_lin, lifted], dim=1)
 
 
 def _peak(x: Tensor, floor: float) -> Tensor:

@@ -65,9 +65,9 @@ def stages(net: nn.Module) -> int:
 
 def resident_channels(net: nn.Module) -> float:
     """Values per full-resolution pixel that a banded pass keeps for the whole image: the padded input (with its
-    stretched views), the output, and one map per level (a quarter of the pixels at each level down)."""
+    stretched views), the head's map, and one map per level (a quarter of the pixels at each level down)."""
     widths = [net.stem.out_channels, *(down.out_channels for down in net.downs)]
-    return net.stem.in_channels + net.in_chans + sum(width / 4 ** level for level, width in enumerate(widths))
+    return net.stem.in_channels + net.head.out_channels + sum(width / 4 ** level for level, width in enumerate(widths))
 
 
 def new_map(like: Tensor, channels: int, h: int, w: int) -> Tensor:
@@ -77,7 +77,7 @@ def new_map(like: Tensor, channels: int, h: int, w: int) -> Tensor:
 
 
 def forward_in_bands(net: nn.Module, padded: Tensor, band: int, progress: Progress = None) -> Tensor:
-    """The net (a LowLightNet) on its padded input (B, 3 or 9, H, W), H and W multiples of 4, in bands of `band` rows
+    """The net (a LowLightNet) on its padded input (B, 3 or 12, H, W), H and W multiples of 4, in bands of `band` rows
     (a multiple of 8) at full resolution and band/2, band/4 at the lower levels. Returns (B, 3, H, W).
     `progress` is called after each block (`stages(net)` times)."""
     h, w = padded.shape[-2:]
@@ -96,6 +96,8 @@ def forward_in_bands(net: nn.Module, padded: Tensor, band: int, progress: Progre
             rows = skip[..., a:a + step, :]
             rows.copy_(net.fuse[i](torch.cat([net.ups[i](features[..., a // 2:(a + step) // 2, :]), rows], dim=1)))
         features = level_in_bands(net.decoders[i], skip, step, progress)  # the lower level's map is freed here
-    image = padded[:, :net.in_chans]                                    # without the stretched views
-    out = map_in_bands(net.head, features, torch.empty_like(image), bands[0], 1)
-    return out.add_(image)
+    head = map_in_bands(net.head, features, new_map(padded, net.head.out_channels, h, w), bands[0], 1)
+    out = head[:, :net.in_chans]             # the output, written over the head's map band by band
+    for a in range(0, h, bands[0]):
+        out[..., a:a + bands[0], :] = net.compose(head[..., a:a + bands[0], :], padded[..., a:a + bands[0], :])
+    return out

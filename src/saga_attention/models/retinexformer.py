@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.base import depthwise_conv, to_tokens
-from .llie import ChannelNorm, check_image, crop, pad_to_multiple, stretched_views
+from .llie import VIEWS, ChannelNorm, check_image, crop, pad_to_multiple, stretched_views
 from .registry import ModelConfig, Unscriptable, register_model
 
 torch.fx.wrap("check_image")   # a leaf of FX graphs: its checks of sizes run when the graph runs
@@ -102,7 +102,7 @@ class Retinexformer(Unscriptable):
         super().__init__()
         widths = [n_feat, 2 * n_feat, 4 * n_feat]
         self.in_chans, self.input_views = in_chans, input_views
-        self.estimator = IlluminationEstimator(n_feat, in_chans, 3 if input_views else 1)
+        self.estimator = IlluminationEstimator(n_feat, in_chans, VIEWS if input_views else 1)
         self.embed = nn.Conv2d(in_chans, n_feat, 3, padding=1, bias=False)
         self.encoders = nn.ModuleList(GuidedLevel(widths[i], widths[i] // n_feat, blocks[i]) for i in range(2))
         self.downs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1, bias=False)
