@@ -2,12 +2,11 @@
 
 Restormer / Retinexformer family: a 3x3 conv stem, three levels of transformer blocks (token mixer and
 gated-conv feed-forward, each after a LayerNorm over channels), strided-conv down and pixel-shuffle up,
-skip connections, and a residual output `out = x + f(x)` (with input views, `out = blend of the views + f(x)`). The mixer is SAGA by default; `mixer` picks
-another for comparisons: "channel" (MDTA / IG-MSA, attention over channels, linear in pixels), "window"
-(8x8 window softmax), "global" (softmax over all pixels, SDPA), "linear", "focused", "mala" (MALA). Inputs of any size
-are replicate-padded to the net's multiple and
-cropped back. The feed-forward width of each variant is set so that every variant has SAGA's parameter
-count within 5%.
+skip connections, and a residual output `out = x + f(x)` (with input views, `out = blend of the views + f(x)`).
+The mixer is SAGA by default; `mixer` picks another for comparisons: "channel" (MDTA / IG-MSA, attention over
+channels, linear in pixels), "window" (8x8 window softmax), "global" (softmax over all pixels, SDPA), "linear",
+"focused", "mala" (MALA). Inputs of any size are replicate-padded to the net's multiple and cropped back. The
+feed-forward width of each variant is set so that every variant has SAGA's parameter count within 5%.
 """
 from __future__ import annotations
 
