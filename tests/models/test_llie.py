@@ -96,10 +96,21 @@ def test_stretched_views_undo_an_srgb_scaling_a_linear_exposure_and_a_gamma_curv
     gray = stretched_views(torch.full((1, 3, 4, 4), 0.2, dtype=torch.float64) ** 3)  # a flat gray sunk by a gamma 3
     assert torch.allclose(gray[:, 9:], torch.full_like(gray[:, 9:], MID_SRGB))  # lifted to mid-gray
     assert (gray[:, 3:6] - MID_SRGB).abs().min() > 0.3               # which the sRGB stretch overshoots to white
-    sunk = image.numpy() ** 3
-    assert np.allclose(stretched_views(torch.from_numpy(sunk))[0, 9:].numpy(), gamma(sunk[0]))   # the gamma baseline
+    sunk = np.concatenate([image.numpy() ** 3, image.numpy() ** 1.5])          # two images, each with its own mean
+    lifted = stretched_views(torch.from_numpy(sunk))[:, 9:].numpy()
+    assert all(np.allclose(lifted[i], gamma(sunk[i])) for i in range(2))        # the gamma baseline, per image
     black = stretched_views(torch.zeros(1, 3, 4, 4))
     assert torch.equal(black, torch.zeros(1, 12, 4, 4))
+
+
+def test_the_output_blends_the_views_by_the_heads_softmax_plus_its_residual():
+    net = sa.create_model("saga_llie_tiny")
+    padded = torch.rand(2, 12, 4, 5, generator=torch.Generator().manual_seed(0))
+    head = torch.zeros(2, 7, 4, 5)
+    head[:, 3 + 2] = 50.0                                                    # all the weight on the third view
+    assert torch.allclose(net.compose(head, padded), padded[:, 6:9])
+    head[:, :3], head[:, 3:] = 0.25, 0.0                                     # a residual and equal weights
+    assert torch.allclose(net.compose(head, padded), padded.unflatten(1, (4, 3)).mean(dim=1) + 0.25)
 
 
 @pytest.mark.parametrize("name", ["saga_llie_tiny", "retinexformer:input_views=true"])
