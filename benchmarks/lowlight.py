@@ -99,7 +99,7 @@ def heldout(args: argparse.Namespace) -> None:
                 rows.append({"photo": name, "family": family, "method": method, "psnr": psnr, "ssim": ssim,
                              "ciede2000": metrics.ciede2000(output, target),
                              "saturation": metrics.saturation_ratio(output, target),
-                             "banding": metrics.banding(output, target)})
+                             "banding": metrics.banding(output, target), "grid": metrics.grid(output, target)})
             if family in SHOWN_FAMILIES:
                 grid.append((f"{name}, {family}", [*outputs.values(), target]))
             print(f"{name} {family}: " + ", ".join(f"{r['method']} {r['psnr']:.2f} dB" for r in rows[-len(outputs):]),
@@ -122,9 +122,11 @@ def _mean(values: list[float]) -> float:
 def heldout_table(rows: list[dict], families: list[str], methods: list[str], photos: list[str]) -> str:
     """One table per darkening family (means over the photographs), then the means over every family."""
     keys = [("psnr", "PSNR (dB)", ".2f"), ("ssim", "SSIM", ".3f"), ("ciede2000", "CIEDE2000", ".2f"),
-            ("saturation", "saturation / target", ".2f"), ("banding", "banding (%)", ".2f")]
+            ("saturation", "saturation / target", ".2f"), ("banding", "banding (%)", ".2f"),
+            ("grid", "grid (levels)", ".2f")]
     lines = [f"Held-out photographs: {', '.join(photos)}. Higher is better for PSNR and SSIM; lower for CIEDE2000 "
-             "and banding (the share of the target's smooth pixels where the output has an edge); saturation / "
+             "and banding (the share of the target's smooth pixels where the output has an edge) and grid (the "
+             "amplitude, in 8-bit levels, of a checkerboard of alternate rows or columns there); saturation / "
              "target should be near 1. Baselines gain, gamma and CLAHE see the dark image only; the oracle gain "
              "is chosen with the target.", ""]
     for family in [*families, "all families"]:

@@ -41,3 +41,15 @@ def test_banding_counts_steps_where_the_target_is_smooth_not_its_own_edges():
     assert metrics.banding(sky(levels=10), target) > 3                  # two steps of 15 levels
     assert metrics.banding(np.clip(target + np.random.default_rng(0).normal(0, 0.004, target.shape), 0, 1),
                            target) < 1                                   # fine grain is not banding
+
+
+def test_grid_measures_a_checkerboard_of_alternate_rows_or_columns_where_the_target_is_smooth():
+    target = sky()
+    assert metrics.grid(target, target) < 0.05
+    columns, rows = target.copy(), target.copy()
+    columns[:, ::2] += 1 / 255                                           # alternate columns one level brighter
+    rows[::2] += 2 / 255
+    assert 0.9 < metrics.grid(columns, target) < 1.1 and 1.8 < metrics.grid(rows, target) < 2.2
+    grain = np.clip(target + np.random.default_rng(0).normal(0, 0.004, target.shape), 0, 1)
+    assert metrics.grid(grain, target) < 0.3                             # one level of noise averages out
+    assert metrics.grid(sky(levels=10), target) < 0.05                   # steps are banding's, not a grid
