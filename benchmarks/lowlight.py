@@ -9,12 +9,12 @@ equal-budget training table of the low-light nets, and a 24 MP photo through `sa
 heldout: photographs no run trains on or chooses by (or a folder of yours), darkened by every family of
 saga_attention.data.darkening (a sensor's noisy exposure, sRGB scaling, gamma, linear exposure; each also as
 JPEG), brightened by the models (default: the shipped saga_llie_tiny), by a gain and a gamma chosen from the dark
-image alone, by CLAHE and by the gain a target in hand would choose; PSNR, SSIM, CIEDE2000, saturation ratio
-and banding per family, and a before/after grid. seams: the shipped weights on a darkened photograph; the PSNR of plain
-tiles and of the exact banded pass against one pass. photo: a 6000x4000 photograph (chelsea, which no shipped
-weights saw, upscaled and darkened 8x in linear light) through `saga enhance`, timed, with the command's peak
-resident memory. equal-budget: `saga train` and `saga eval` processes, several at a time; the default budget
-(400 steps of 4 crops of 128 x 128, tiny nets) takes about 8 minutes a run on 2 CPU cores.
+image alone, by CLAHE and by the gain a target in hand would choose; PSNR, SSIM, CIEDE2000, saturation ratio,
+banding and grid per family, and a before/after grid. seams: the shipped weights on a darkened photograph; the
+PSNR of plain tiles and of the exact banded pass against one pass. photo: a 6000x4000 photograph (chelsea, which
+no shipped weights saw, upscaled and darkened 8x in linear light) through `saga enhance`, timed, with the
+command's peak resident memory. equal-budget: `saga train` and `saga eval` processes, several at a time; the
+default budget (400 steps of 4 crops of 128 x 128, tiny nets) takes about 8 minutes a run on 2 CPU cores.
 Speed and memory of the nets: `saga bench --task enhance`.
 """
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _gallery(spec: str, max_side: int) -> dict[str, np.ndarray]:
 
 def heldout(args: argparse.Namespace) -> None:
     """Every darkening family on every held-out photograph: the models against the no-target baselines (gain,
-    gamma, CLAHE) and the target-oracle gain, by PSNR, SSIM, CIEDE2000, saturation ratio and banding."""
+    gamma, CLAHE) and the target-oracle gain, by PSNR, SSIM, CIEDE2000, saturation ratio, banding and grid."""
     families = [f.strip() for f in args.families.split(",")]
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
