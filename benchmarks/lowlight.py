@@ -49,7 +49,7 @@ from saga_attention.enhancement import Enhancer
 from saga_attention.enhancement.baselines import BASELINES, oracle_gain
 
 GALLERY = BUILTIN_HELD_OUT                 # photographs no training run and no model choice ever sees
-SHOWN_FAMILIES = ("srgb-scale", "sensor", "gamma+jpeg")        # rows of the before/after grid
+SHOWN_FAMILIES = ("srgb-scale", "sensor", "gamma+jpeg")        # rows of the before/after grid (when chosen)
 THUMB = 160                                                     # grid cell height, pixels
 
 
@@ -63,17 +63,31 @@ def _gallery(spec: str, max_side: int) -> dict[str, np.ndarray]:
     if Path(spec).is_dir():
         photos = {}
         for path in sorted(p for p in Path(spec).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            image = Image.open(path).convert("RGB")
+            try:
+                image = Image.open(path).convert("RGB")
+            except (OSError, ValueError, Image.DecompressionBombError) as err:
+                print(f"lowlight.py: skipping {path}: {type(err).__name__}: {err}", file=sys.stderr)
+                continue
             image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             photos[path.stem] = np.asarray(image)
         if not photos:
             _refuse(f"{spec!r} holds no images")
         return photos
     names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        _refuse(f"--photos is a folder of images or built-in photographs by name (e.g. {','.join(GALLERY)}); "
+                f"got {spec!r}")
     trained = sorted(set(names) & set(BUILTIN_TRAIN + BUILTIN_VAL))
     if trained:
         _refuse(f"{', '.join(trained)} are training or validation photographs, not held out")
-    return builtin_photos(names, max_side=max_side)
+    photos = {}
+    for name in names:
+        try:
+            photos.update(builtin_photos([name], max_side=max_side))
+        except (AttributeError, ImportError, TypeError, ValueError, OSError) as err:
+            _refuse(f"--photos: {name!r} is neither a folder nor a photograph of scikit-image's data or matplotlib's "
+                    f"samples ({type(err).__name__}); the default gallery is {','.join(GALLERY)}")
+    return photos
 
 
 def heldout(args: argparse.Namespace) -> None:
@@ -86,6 +100,7 @@ def heldout(args: argparse.Namespace) -> None:
     photos = _gallery(args.photos, args.max_side)
     models = {name: Enhancer(name, device=args.device) for name in (args.models or "saga_llie_tiny").split(",")}
     rows, grid = [], []
+    shown = [f for f in families if f in SHOWN_FAMILIES] or families[:1]      # the grid's rows
     for name, photo in photos.items():
         target = photo.astype(np.float32) / 255
         target_t = torch.from_numpy(target).permute(2, 0, 1)[None]
@@ -100,7 +115,7 @@ def heldout(args: argparse.Namespace) -> None:
                              "ciede2000": metrics.ciede2000(output, target),
                              "saturation": metrics.saturation_ratio(output, target),
                              "banding": metrics.banding(output, target), "grid": metrics.grid(output, target)})
-            if family in SHOWN_FAMILIES:
+            if family in shown:
                 grid.append((f"{name}, {family}", [*outputs.values(), target]))
             print(f"{name} {family}: " + ", ".join(f"{r['method']} {r['psnr']:.2f} dB" for r in rows[-len(outputs):]),
                   flush=True)

@@ -37,6 +37,7 @@ def test_every_script_has_help(name, tmp_path):
     (["lowlight.py", "heldout", "--out", "x.json", "--families", "dusk"], "unknown families ['dusk']"),
     (["lowlight.py", "heldout", "--out", "x.json", "--photos", "retina"], "retina are training or validation"),
     (["lowlight.py", "heldout", "--out", "x.json", "--max-side", "0"], "--max-side must be >= 1"),
+    (["lowlight.py", "heldout", "--out", "x.json", "--photos", "chelsea,nope"], "'nope' is neither a folder"),
     (["accuracy_study.py", "table", "--from", "nope", "--results", "r"], "--from nope: no such folder"),
     (["accuracy_study.py", "sweep", "runs", "--budget", "0"], "--budget must be > 0"),
     (["accuracy_study.py", "study", "runs", "--results", "r"], "r/plan.json is missing"),
@@ -68,10 +69,12 @@ def test_heldout_evaluation_writes_the_table_and_the_grid(tmp_path):
     gradient = np.linspace(0, 255, 96, dtype=np.float32)
     sky = np.stack([np.tile(gradient, (64, 1)) * c for c in (0.3, 0.5, 0.9)], axis=2).astype(np.uint8)
     Image.fromarray(sky).save(photos / "sky.png")
+    (photos / "broken.png").write_bytes(b"not an image")
     out = tmp_path / "h.json"
     done = script("lowlight.py", "heldout", "--photos", str(photos), "--families", "srgb-scale,sensor+jpeg",
                   "--out", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert "skipping" in done.stderr and "broken.png" in done.stderr
     rows = json.loads(out.read_text())["rows"]
     assert {(r["family"], r["method"]) for r in rows} >= {("srgb-scale", "oracle gain"), ("sensor+jpeg", "CLAHE"),
                                                           ("srgb-scale", "saga_llie_tiny")}
@@ -81,6 +84,12 @@ def test_heldout_evaluation_writes_the_table_and_the_grid(tmp_path):
     table = out.with_suffix(".md").read_text()
     assert "### srgb-scale" in table and "### all families" in table and "| saga_llie_tiny |" in table
     assert out.with_suffix(".png").stat().st_size > 10_000
+    assert all(r["grid"] >= 0 for r in rows) and "grid (levels)" in table
+    alone = tmp_path / "exposure.json"                       # a family the grid does not show by default
+    done = script("lowlight.py", "heldout", "--photos", str(photos), "--families", "exposure", "--out", str(alone),
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert alone.with_suffix(".png").stat().st_size > 5_000
 
 
 def test_ab_pairs_records_by_their_fields_and_gives_ratios():
