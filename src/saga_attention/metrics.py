@@ -110,13 +110,25 @@ def saturation_ratio(output: np.ndarray, target: np.ndarray) -> float:
     return chroma(output) / wanted if wanted >= 1.0 else float("nan")
 
 
+def _luma_levels(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) in [0, 1] -> (H, W) luma (Rec. 601 weights) in 8-bit levels."""
+    return np.clip(image, 0, 1) @ np.array([0.299, 0.587, 0.114]) * 255
+
+
 def _gradient_levels(image: np.ndarray) -> np.ndarray:
     """Gradient magnitude of the 5 x 5 mean of the luminance, in 8-bit levels per pixel, (H, W)."""
     from scipy.ndimage import uniform_filter
 
-    y = uniform_filter(np.clip(image, 0, 1) @ np.array([0.299, 0.587, 0.114]) * 255, size=5)
+    y = uniform_filter(_luma_levels(image), size=5)
     gy, gx = np.gradient(y)
     return np.hypot(gx, gy)
+
+
+def _smooth(target: np.ndarray) -> np.ndarray:
+    """(H, W) bool: where the target is smooth, its luminance gradient under SMOOTH_LEVELS within 5 x 5."""
+    from scipy.ndimage import maximum_filter
+
+    return maximum_filter(_gradient_levels(target), size=5) < SMOOTH_LEVELS
 
 
 def grid(output: np.ndarray, target: np.ndarray) -> float:
@@ -125,12 +137,12 @@ def grid(output: np.ndarray, target: np.ndarray) -> float:
     does not see. Per pixel and axis, the second difference signed by the pixel's parity, its median over 9
     pixels along the axis (a pattern of period 2 keeps its value, a single step or noise does not) and its mean
     over 8 across; the mean over the target's smooth pixels."""
-    from scipy.ndimage import correlate1d, maximum_filter, median_filter, uniform_filter1d
+    from scipy.ndimage import correlate1d, median_filter, uniform_filter1d
 
-    smooth = maximum_filter(_gradient_levels(target), size=5) < SMOOTH_LEVELS
+    smooth = _smooth(target)
     if not smooth.any():
         return 0.0
-    y = np.clip(output, 0, 1) @ np.array([0.299, 0.587, 0.114]) * 255
+    y = _luma_levels(output)
     parity = np.indices(y.shape)
     parts = []
     for axis in (0, 1):
@@ -143,9 +155,7 @@ def grid(output: np.ndarray, target: np.ndarray) -> float:
 def banding(output: np.ndarray, target: np.ndarray) -> float:
     """The share (%) of the target's smooth pixels where the output has an edge: the blotches and steps that
     posterised skies and flat walls show."""
-    from scipy.ndimage import maximum_filter
-
-    smooth = maximum_filter(_gradient_levels(target), size=5) < SMOOTH_LEVELS
+    smooth = _smooth(target)
     if not smooth.any():
         return 0.0
     return float((_gradient_levels(output)[smooth] > EDGE_LEVELS).mean() * 100)
