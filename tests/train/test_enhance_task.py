@@ -1,6 +1,7 @@
 """Low-light enhancement through the engine: paired folders and photo folders, PSNR-best checkpoints, resume,
 saga eval, and init= fine-tuning."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 from PIL import Image
 
 from saga_attention.cli import main
+from saga_attention.data.darkening import PLAIN, darken
 from saga_attention.models import read_checkpoint
 from saga_attention.train import get_task, load_config, train
 from saga_attention.train.distributed import Process
@@ -52,24 +54,29 @@ def test_a_plain_photo_folder_becomes_synthetic_pairs_split_by_name(tmp_path):
         Image.fromarray(rng.integers(0, 255, (24, 20, 3), dtype=np.uint8)).save(tmp_path / f"img{i:02d}.jpg")
     task = get_task("enhance")(load_config(None, [*TINY, f"data={tmp_path}"]), Process(0, 1, torch.device("cpu")))
     train, val = task._pairs("train"), task._pairs("val")
-    assert len(train) + len(val) == 30 and 0 < len(val) < 10
-    assert not set(train.names) & set(val.names)
+    assert len(train.photos) + len(val.photos) == 30 and 0 < len(val.photos) < 10
+    assert not set(train.photos) & set(val.photos)
+    assert len(train) == len(train.photos) and len(val) == len(PLAIN) * len(val.photos)   # each family once
+    assert sorted(family for _, family in val.items) == sorted(PLAIN * len(val.photos))
     first, again = val[0], val[0]
     assert torch.equal(first[0], again[0]) and first[0].float().mean() < first[1].float().mean()   # fixed and darker
+    name, family = val.items[0]
+    photo = np.asarray(Image.open(name).convert("RGB"))
+    assert torch.equal(first[0], torch.from_numpy(darken(photo, family, 0, Path(name).name)).permute(2, 0, 1))
 
 
 @pytest.mark.parametrize("data", ["lowlight", "lowlight-heldout"])
 def test_the_built_in_sets_use_separate_photographs(data):
     task = get_task("enhance")(load_config(None, [*TINY, f"data={data}"]), Process(0, 1, torch.device("cpu")))
-    names = {n.split("-")[0] for n in task.eval_dataset().names}
+    names = set(task.eval_dataset().photos)
     assert names == ({"chelsea", "rocket", "astronaut", "coffee"} if data == "lowlight-heldout" else {"grace_hopper"})
     if data == "lowlight":               # validation never sees a training photograph
-        assert not names & {n.split("-")[0] for n in task._pairs("train").names}
+        assert not names & set(task._pairs("train").photos)
 
 
 def test_the_photos_setting_picks_the_training_photographs_and_never_a_held_out_one():
     task = get_task("enhance")(load_config(None, [*TINY, "photos=[camera,retina]"]), Process(0, 1, torch.device("cpu")))
-    assert task._pairs("train").names == ["camera", "retina"]
+    assert list(task._pairs("train").photos) == ["camera", "retina"]
     for photos in ("[chelsea]", "[grace_hopper]", "[nonesuch]", "[]"):
         with pytest.raises(ValueError, match="photos takes one or more of"):
             load_config(None, [*TINY, f"photos={photos}"])

@@ -1,9 +1,10 @@
 """Low-light / normal-light image pairs: the paired folder layouts people have, synthetic pairs made from any
 folder of ordinary photographs, and a built-in set from scikit-image's photographs.
 
-Pairs are (low (3, H, W) uint8, normal (3, H, W) uint8, problem) samples. Synthetic pairs are darkened by
-`darkening.Degradation` (a mixture of the ways photos end up dark, rounded to 8 bits). A validation pair's
-darkening is fixed by (seed, file name), a training pair's is drawn anew each time.
+Pairs are (low (3, H, W) uint8, normal (3, H, W) uint8, problem) samples. Synthetic training pairs are darkened
+by `darkening.Degradation` (a mixture of the ways photos end up dark, rounded to 8 bits), drawn anew each time;
+each validation photograph is darkened once by each of the mixture's families at the evaluation strengths
+(`darkening.darken`, fixed by seed, family and file name), so that a checkpoint is chosen on every family alike.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .darkening import Degradation, name_seed
+from .darkening import Degradation, darken
 from .folder import load_rgb
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -145,32 +146,35 @@ class PairedFolder(Dataset):
 
 
 class SyntheticPairs(Dataset):
-    """Pairs made from normal-light photographs (file paths, or named images already in memory): training
-    pairs are darkened anew each time, validation pairs the same way every time (seed, name)."""
+    """Pairs made from normal-light photographs (file paths, or named images already in memory): with fixed_seed
+    None (training) one pair per photograph, darkened anew by `degradation` each time; otherwise (validation) one
+    pair per photograph and family of `degradation.families`, darkened by that family at the evaluation
+    strengths, the same way every time."""
 
     def __init__(self, photos: Sequence[Path] | dict[str, np.ndarray], transform: PairTransform,
                  degradation: Degradation, fixed_seed: int | None) -> None:
         self.photos = photos if isinstance(photos, dict) else {str(p): p for p in photos}
-        self.names = list(self.photos)
-        if not self.names:
+        if not self.photos:
             raise ValueError("no photographs to make pairs from")
+        families = [None] if fixed_seed is None else list(degradation.families)
+        self.items = [(name, family) for name in self.photos for family in families]     # (photo, family or None)
         self.transform, self.degradation, self.fixed_seed = transform, degradation, fixed_seed
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.items)
 
     def __getitem__(self, index: int) -> PairSample:
-        name = self.names[index]
+        name, family = self.items[index]
         source = self.photos[name]
         try:
             high = source if isinstance(source, np.ndarray) else np.asarray(load_rgb(source))
         except (OSError, ValueError, Image.DecompressionBombError) as err:
             return None, None, f"{Path(name).name}: {type(err).__name__}: {err}"
-        if self.fixed_seed is None:
+        if family is None:
             rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))     # seeded by the loader's worker
             high_t = self.transform(to_tensor(high), to_tensor(high))[1]      # crop first, then darken
             return to_tensor(self.degradation(high_t.permute(1, 2, 0).numpy(), rng)), high_t, ""
-        low = self.degradation(high, np.random.default_rng(name_seed(self.fixed_seed, Path(name).name)))
+        low = darken(high, family, self.fixed_seed, Path(name).name)
         return (*self.transform(to_tensor(low), to_tensor(high)), "")
 
 

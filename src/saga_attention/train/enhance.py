@@ -5,7 +5,7 @@ report them (metrics.py).
 
 data=lowlight trains on random crops of twelve built-in photographs (`photos`, shrunk to at most 512 pixels a
 side) and validates (picks the best checkpoint) on a photograph it never trains on (grace_hopper, shipped with
-matplotlib), darkened in HELD_OUT_DRAWS fixed ways; data=lowlight-heldout evaluates on the held-out gallery
+matplotlib), darkened once by each family of the mixture; data=lowlight-heldout evaluates on the held-out gallery
 (chelsea, rocket, astronaut, coffee), which no run trains on or picks checkpoints by, darkened the same way.
 Synthetic pairs are darkened by data.darkening.Degradation, whose ranges and probabilities are settings.
 """
@@ -41,7 +41,6 @@ from .task import Datasets, Task, register_task
 
 BUILTIN, HELD_OUT = "lowlight", "lowlight-heldout"
 BUILTIN_MAX_SIDE = 512          # the built-in photographs are shrunk to this (full-image validation on a CPU)
-HELD_OUT_DRAWS = 4              # fixed darkenings of each held-out photograph
 RANGES = ("exposure", "gamma", "srgb_scale", "tone_gamma", "cast", "photons", "read_noise", "jpeg_quality")
 CHANCES = ("cast_prob", "noise_prob", "jpeg_prob")
 UNIT = ("exposure", "srgb_scale")             # scales of light: at most 1
@@ -141,7 +140,6 @@ class Enhance(Task):
                 photos = builtin_photos(s.photos, BUILTIN_MAX_SIDE)
             else:
                 photos = builtin_photos(BUILTIN_HELD_OUT if s.data == HELD_OUT else BUILTIN_VAL, BUILTIN_MAX_SIDE)
-                photos = {f"{name}-{i}": photo for name, photo in photos.items() for i in range(HELD_OUT_DRAWS)}
             return SyntheticPairs(photos, transform, s.degradation(), fixed)
         if find_layout(Path(s.data)):
             pairs = PairedFolder(s.data, split, transform)
