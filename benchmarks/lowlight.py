@@ -267,7 +267,7 @@ def _mean_sd(values: list[float], digits: int = 2) -> str:
 def table(results: list[dict], setup: dict) -> str:
     lines = [f"Equal budget: {setup['steps']} steps of {setup['batch']} crops of {setup['crop']}x{setup['crop']} on "
              f"{setup['data']} (recipe {setup['recipe']}), seeds {setup['seeds']} ({setup['device']}). PSNR in dB, "
-             "mean ± sd over seeds; held-out: the built-in held-out photographs, darkened by the training mixture.", "",
+             "mean ± sd over seeds; held-out: the built-in held-out photographs, each darkened by every family.", "",
              "| model | variant | seeds | val PSNR (best epoch) | held-out PSNR | held-out SSIM |",
              "|---|---|---|---|---|---|"]
     for model, variant in dict.fromkeys((r["model"], r.get("variant", "-")) for r in results):
